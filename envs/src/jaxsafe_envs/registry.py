@@ -1,0 +1,61 @@
+"""Environment registry: ``make(name, **kwargs) -> (env, params)`` and ``registered()``.
+
+Every name carries a version. Keyword arguments go to the environment's constructor; static
+choices (map, backend, cost kind) shape the environment, numeric constants land in its params
+pytree so they can be traced and vmapped.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from gymnax.environments import environment
+
+from jaxsafe_envs.ant_circle import AntCircle
+from jaxsafe_envs.eco_ant import EcoAnt
+from jaxsafe_envs.icy_lake import IcyLake
+from jaxsafe_envs.point_circle import PointCircle
+
+_REGISTRY: dict[str, Callable[..., environment.Environment]] = {
+    "IcyLake-v1": IcyLake,
+    "EcoAnt-v1": functools.partial(EcoAnt, cost="sparse"),
+    "EcoAnt-v2": functools.partial(EcoAnt, cost="dense"),
+    "PointCircle-v1": PointCircle,
+    "AntCircle-v1": AntCircle,
+}
+
+
+def registered() -> list[str]:
+    """Names accepted by :func:`make`, sorted."""
+    return sorted(_REGISTRY)
+
+
+def keywords(name: str) -> list[str]:
+    """The keyword options of environment ``name``."""
+    factory = _factory(name)
+    fixed = factory.keywords if isinstance(factory, functools.partial) else {}
+    target = factory.func if isinstance(factory, functools.partial) else factory
+    return [k for k in inspect.signature(target).parameters if k not in fixed]
+
+
+def make(name: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
+    """Builds environment ``name`` and its default params.
+
+    Raises:
+        ValueError: for an unknown name or keyword; the message lists the valid ones.
+    """
+    valid = keywords(name)
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(f"{name}: unknown keyword(s) {unknown}; valid: {valid}")
+    env = _factory(name)(**kwargs)
+    return env, env.default_params
+
+
+def _factory(name: str) -> Callable[..., environment.Environment]:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown environment {name!r}; registered: {registered()}")
+    return _REGISTRY[name]
