@@ -24,6 +24,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.special
 import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
@@ -160,8 +161,9 @@ class IcyLake(environment.Environment[IcyLakeState, IcyLakeParams]):
     def step_env(
         self, key: jax.Array, state: IcyLakeState, action: jax.Array, params: IcyLakeParams
     ) -> tuple[jax.Array, IcyLakeState, jax.Array, jax.Array, dict[str, Any]]:
-        key_move, key_slip, key_snow = jax.random.split(key, 3)
-        direction = self._direction(key_move, jnp.asarray(action, jnp.int32), params)
+        # One draw of three uniforms serves the step: the move, the slip and the snow noise.
+        u_move, u_slip, u_snow = jax.random.uniform(key, (3,), minval=1e-7, maxval=1.0)
+        direction = self._direction(u_move, jnp.asarray(action, jnp.int32), params)
 
         row, col = jnp.divmod(state.position, self.cols)
         row = jnp.clip(row + jnp.asarray(_ROW_STEP)[direction], 0, self.rows - 1)
@@ -170,8 +172,8 @@ class IcyLake(environment.Environment[IcyLakeState, IcyLakeParams]):
         tile = params.tiles[position]
 
         entered_ice = tile == ICE
-        slipped = entered_ice & jax.random.bernoulli(key_slip, params.slip_probability)
-        snow_noise = params.snow_cost_std * jax.random.normal(key_snow)
+        slipped = entered_ice & (u_slip < params.slip_probability)
+        snow_noise = params.snow_cost_std * jax.scipy.special.ndtri(u_snow)
         cost = jnp.select(
             [tile == SNOW, entered_ice],
             [
@@ -187,9 +189,8 @@ class IcyLake(environment.Environment[IcyLakeState, IcyLakeParams]):
         info = {"cost": cost, "entered_ice": entered_ice, "slipped": slipped}
         return self._observation(position), state, reward, reached_goal, info
 
-    def _direction(self, key: jax.Array, action: jax.Array, params: IcyLakeParams) -> jax.Array:
-        """The direction actually moved: intended, or perpendicular when slippery."""
-        u = jax.random.uniform(key)
+    def _direction(self, u: jax.Array, action: jax.Array, params: IcyLakeParams) -> jax.Array:
+        """The direction actually moved, from a uniform ``u``: intended, or perpendicular."""
         veer = (1.0 - params.success_rate) / 2.0
         offset = jnp.where(
             u < params.success_rate, 0, jnp.where(u < params.success_rate + veer, -1, 1)
