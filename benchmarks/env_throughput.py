@@ -1,0 +1,454 @@
+"""Environment throughput: steps per second of every registered environment, against safenax.
+
+Each measurement runs ``jax.jit`` of a ``lax.scan`` over ``num_steps`` steps of
+``jax.vmap(env.step)`` on ``num_envs`` environments, with uniformly random actions drawn inside
+the scan from the environment's action space. Every step's observation, reward and cost are
+folded into a checksum so that no part of the step can be optimised away.
+
+Timing: the first call is timed including tracing and compilation; the rollout is then called
+again (``--repeats`` times) on fresh inputs, the state the previous call ended in and a new key,
+and the fastest of those calls gives the run time. Compile time is reported as the first call
+minus the run time. Every call is waited on with ``jax.block_until_ready``.
+
+The brax tasks (EcoAnt, AntCircle) are measured on each brax backend. Reference rows measure the
+``safenax`` package identically: ``EcoAntV2`` behind ``safenax.wrappers.brax.BraxToGymnaxWrapper``
+(1000-step episodes) on the same backend, and ``FrozenLakeV2`` (4x4, not slippery). Each of our
+rows that has a reference shows the ratio of its steps per second to the reference's
+(> 1: ours is faster).
+
+Usage::
+
+    python benchmarks/env_throughput.py [--num-envs 1 64 1024 4096] [--steps T]
+        [--backends generalized positional spring mjx] [--envs EcoAnt-v2 IcyLake-v1] [--quick]
+        [--append] [--note TEXT]
+
+The table goes to stdout and to ``benchmarks/results/env_throughput_<device-kind>.md``, the raw
+numbers to the ``.json`` beside it. With ``--append`` a run merges into those files, so a sweep
+too long for one sitting can be measured in parts (different N per backend, say).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import re
+import shlex
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import brax
+import jax
+import jax.numpy as jnp
+
+import jaxsafe_envs
+
+BRAX_ENVS = frozenset({"AntCircle-v1", "EcoAnt-v1", "EcoAnt-v2"})
+BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
+NO_BACKEND = "-"
+REFERENCES = {"EcoAnt-v2": "EcoAntV2", "IcyLake-v1": "FrozenLakeV2"}
+"""safenax counterpart of each of our environments that has one."""
+
+ENV_STEPS_PER_RUN = {"brax": 8_192, "light": 16_777_216}
+"""Environment steps (num_envs x num_steps) per timed call, by kind of environment."""
+
+STEP_LIMITS = {"brax": (4, 512), "light": (1_024, 262_144)}
+"""Fewest and most scan steps per timed call, by kind of environment."""
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+State = Any
+StepFn = Callable[[jax.Array, State, jax.Array], tuple[State, jax.Array]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Subject:
+    """One environment implementation, reduced to what a rollout needs.
+
+    ``family`` is our registered name the row belongs to; ``step`` returns the next state and
+    a per-environment scalar that depends on the step's observation, reward and cost.
+    """
+
+    family: str
+    implementation: str  # "jaxsafe" or "safenax"
+    backend: str
+    reset: Callable[[jax.Array], State]
+    step: StepFn
+    sample_action: Callable[[jax.Array], jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """Timings of one subject at one batch size."""
+
+    family: str
+    implementation: str
+    backend: str
+    num_envs: int
+    num_steps: int
+    first_call_s: float
+    run_s: float
+
+    @property
+    def label(self) -> str:
+        """The env column: our name, or the safenax class it is compared with."""
+        if self.implementation == "jaxsafe":
+            return self.family
+        return f"safenax {REFERENCES[self.family]}"
+
+    @property
+    def compile_s(self) -> float:
+        """Tracing and compilation: the first call less a warm call."""
+        return max(self.first_call_s - self.run_s, 0.0)
+
+    @property
+    def steps_per_s(self) -> float:
+        """Environment steps per second of a warm call, summed over the batch."""
+        return self.num_envs * self.num_steps / self.run_s
+
+
+def _signal(obs: jax.Array, reward: jax.Array, cost: jax.Array) -> jax.Array:
+    """A scalar that depends on every output a learner consumes."""
+    return jnp.sum(obs, dtype=jnp.float32) + reward.astype(jnp.float32) + cost
+
+
+def jaxsafe_subject(name: str, backend: str) -> Subject:
+    """Our registered environment ``name`` (on brax ``backend`` for the brax tasks)."""
+    kwargs = {} if backend == NO_BACKEND else {"backend": backend}
+    env, params = jaxsafe_envs.make(name, **kwargs)
+
+    def step(key: jax.Array, state: State, action: jax.Array) -> tuple[State, jax.Array]:
+        obs, state, reward, _, _, info = env.step(key, state, action, params)
+        return state, _signal(obs, reward, info["cost"])
+
+    return Subject(
+        family=name,
+        implementation="jaxsafe",
+        backend=backend,
+        reset=lambda key: env.reset(key, params)[1],
+        step=step,
+        sample_action=env.action_space(params).sample,
+    )
+
+
+def safenax_subject(name: str, backend: str) -> Subject:
+    """The safenax counterpart of our environment ``name``, configured as ours."""
+    if REFERENCES[name] == "EcoAntV2":
+        from safenax import EcoAntV2
+        from safenax.wrappers.brax import BraxToGymnaxWrapper
+
+        env = BraxToGymnaxWrapper(env=EcoAntV2(backend=backend), episode_length=1000)
+    else:
+        from safenax import FrozenLakeV2
+
+        env = FrozenLakeV2(map_name="4x4", is_slippery=False)
+    params = env.default_params
+
+    def step(key: jax.Array, state: State, action: jax.Array) -> tuple[State, jax.Array]:
+        # BraxToGymnaxWrapper returns (obs, state, reward, done, info); gymnax six entries.
+        obs, state, reward, *_, info = env.step(key, state, action, params)
+        return state, _signal(obs, reward, info["cost"])
+
+    return Subject(
+        family=name,
+        implementation="safenax",
+        backend=backend,
+        reset=lambda key: env.reset(key, params)[1],
+        step=step,
+        sample_action=env.action_space(params).sample,
+    )
+
+
+def make_rollout(
+    subject: Subject, num_envs: int, num_steps: int
+) -> Callable[[State, jax.Array], tuple[State, jax.Array]]:
+    """Jitted ``(states, key) -> (states, checksum)`` over ``num_steps`` batched steps."""
+    sample = jax.vmap(subject.sample_action)
+    step = jax.vmap(subject.step)
+
+    def body(
+        carry: tuple[State, jax.Array], key: jax.Array
+    ) -> tuple[tuple[State, jax.Array], None]:
+        states, checksum = carry
+        key_action, key_step = jax.random.split(key)
+        actions = sample(jax.random.split(key_action, num_envs))
+        states, signal = step(jax.random.split(key_step, num_envs), states, actions)
+        return (states, checksum + jnp.sum(signal)), None
+
+    def rollout(states: State, key: jax.Array) -> tuple[State, jax.Array]:
+        carry = (states, jnp.float32(0.0))
+        (states, checksum), _ = jax.lax.scan(body, carry, jax.random.split(key, num_steps))
+        return states, checksum
+
+    return jax.jit(rollout)
+
+
+def initial_states(subject: Subject, num_envs: int, key: jax.Array) -> State:
+    """A batch of ``num_envs`` freshly reset states, of the types a step returns.
+
+    Weak types are made strong: a reset that stores a Python scalar (safenax's FrozenLakeV2)
+    would otherwise hand the second call a differently typed state and make it compile again.
+    """
+    reset = jax.jit(jax.vmap(subject.reset))
+    states = reset(jax.random.split(key, num_envs))
+    return jax.block_until_ready(jax.tree.map(lambda leaf: jnp.asarray(leaf, leaf.dtype), states))
+
+
+def slice_batch(states: State, num_envs: int) -> State:
+    """The first ``num_envs`` environments of a batch of states."""
+    return jax.tree.map(lambda leaf: leaf[:num_envs], states)
+
+
+def _timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
+    """Seconds ``fn(*args)`` takes until its outputs are ready, and the outputs."""
+    start = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    return time.perf_counter() - start, out
+
+
+def measure(
+    subject: Subject, states: State, num_steps: int, repeats: int, key: jax.Array
+) -> Measurement:
+    """Times one cold and ``repeats`` warm calls of the rollout, each continuing the last."""
+    num_envs = jax.tree.leaves(states)[0].shape[0]
+    rollout = make_rollout(subject, num_envs, num_steps)
+    keys = jax.random.split(key, repeats + 1)
+    first_call_s, (states, _) = _timed(rollout, states, keys[0])
+    run_s = math.inf
+    for warm_key in keys[1:]:
+        seconds, (states, _) = _timed(rollout, states, warm_key)
+        run_s = min(run_s, seconds)
+    return Measurement(
+        subject.family,
+        subject.implementation,
+        subject.backend,
+        num_envs,
+        num_steps,
+        first_call_s,
+        run_s,
+    )
+
+
+def default_steps(kind: str, num_envs: int) -> int:
+    """Scan length that keeps a call to a few seconds: a fixed step budget, clipped."""
+    low, high = STEP_LIMITS[kind]
+    return min(max(ENV_STEPS_PER_RUN[kind] // num_envs, low), high)
+
+
+def benchmark_group(
+    family: str, backend: str, sizes: Sequence[int], args: argparse.Namespace
+) -> Iterator[Measurement]:
+    """Our ``family`` on ``backend`` and its reference, measured back to back at each N.
+
+    Both are reset once at the largest N; each N measures the first N of those environments.
+    """
+    subjects = [jaxsafe_subject(family, backend)]
+    if family in REFERENCES:
+        subjects.append(safenax_subject(family, backend))
+    kind = "light" if backend == NO_BACKEND else "brax"
+    key_reset, key_run = jax.random.split(jax.random.key(args.seed))
+    batches = [initial_states(subject, max(sizes), key_reset) for subject in subjects]
+    for n in sizes:
+        num_steps = args.steps or default_steps(kind, n)
+        key = jax.random.fold_in(key_run, n)
+        for subject, states in zip(subjects, batches, strict=True):
+            yield measure(subject, slice_batch(states, n), num_steps, args.repeats, key)
+
+
+def _key(m: Measurement) -> tuple[str, str, str, int]:
+    """What a measurement is of: a later measurement of the same point replaces it."""
+    return (m.family, m.implementation, m.backend, m.num_envs)
+
+
+def _point(m: Measurement) -> tuple[str, str, int]:
+    """Where a measurement sits in the sweep, shared by ours and its reference."""
+    return (m.family, m.backend, m.num_envs)
+
+
+def _row(m: Measurement, ratio: float | None) -> str:
+    """One markdown table row; ``ratio`` is ours / reference steps/s, if any."""
+    ratio_text = "" if ratio is None else f"{ratio:.2f}x"
+    return (
+        f"| {m.label} | {m.backend} | {m.num_envs} | {m.compile_s:.1f} | "
+        f"{m.steps_per_s:,.0f} | {ratio_text} |"
+    )
+
+
+def markdown_table(measurements: Sequence[Measurement]) -> str:
+    """The results table, each reference row under ours; ours shows ours / safenax steps/s."""
+    backend_order = [NO_BACKEND, *BRAX_BACKENDS]
+    rows = sorted(
+        measurements,
+        key=lambda m: (m.family, backend_order.index(m.backend), m.num_envs, m.implementation),
+    )
+    references = {_point(m): m for m in rows if m.implementation == "safenax"}
+    lines = [
+        "| env | backend | N | compile s | steps/s | vs safenax |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for m in rows:
+        ref = references.get(_point(m))
+        ratio = None if ref is None or m is ref else m.steps_per_s / ref.steps_per_s
+        lines.append(_row(m, ratio))
+    return "\n".join(lines)
+
+
+def device_header() -> dict[str, str]:
+    """What the numbers were measured on."""
+    device = jax.devices()[0]
+    return {
+        "device_kind": device.device_kind,
+        "platform": device.platform,
+        "jax": jax.__version__,
+        "brax": brax.__version__,
+    }
+
+
+def results_path() -> Path:
+    """``results/env_throughput_<device-kind>.md``."""
+    kind = re.sub(r"[^a-z0-9]+", "-", jax.devices()[0].device_kind.lower()).strip("-")
+    return RESULTS_DIR / f"env_throughput_{kind}.md"
+
+
+def load_results(path: Path) -> tuple[list[Measurement], list[str], list[str]]:
+    """Measurements, notes and commands of the run written to ``path`` (empty if none)."""
+    raw_path = path.with_suffix(".json")
+    if not raw_path.exists():
+        return [], [], []
+    raw = json.loads(raw_path.read_text())
+    names = {field.name for field in dataclasses.fields(Measurement)}
+    measurements = [
+        Measurement(**{name: value for name, value in m.items() if name in names})
+        for m in raw["measurements"]
+    ]
+    return measurements, raw["notes"], raw["commands"]
+
+
+def write_results(
+    path: Path, measurements: Sequence[Measurement], notes: Sequence[str], commands: Sequence[str]
+) -> str:
+    """Writes the markdown report to ``path`` and the raw numbers beside it; returns the table."""
+    header = device_header()
+    table = markdown_table(measurements)
+    markdown = [
+        "# Environment throughput",
+        "",
+        *(f"- {name}: {value}" for name, value in header.items()),
+        *(f"- command: `{command}`" for command in commands),
+        "",
+        table,
+        "",
+        *(f"- {note}" for note in notes),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(markdown) + "\n")
+    raw = {
+        **header,
+        "commands": list(commands),
+        "notes": list(notes),
+        "measurements": [
+            {**dataclasses.asdict(m), "compile_s": m.compile_s, "steps_per_s": m.steps_per_s}
+            for m in measurements
+        ],
+    }
+    path.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
+    return table
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Command-line flags; ``--quick`` overrides N, steps and repeats for a smoke run."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[1, 64, 1024, 4096])
+    parser.add_argument("--steps", type=int, help="scan length of every call (default: scaled)")
+    parser.add_argument("--backends", nargs="+", default=list(BRAX_BACKENDS), choices=BRAX_BACKENDS)
+    parser.add_argument(
+        "--envs", nargs="+", default=jaxsafe_envs.registered(), choices=jaxsafe_envs.registered()
+    )
+    parser.add_argument(
+        "--max-envs-other-backends",
+        type=int,
+        help="largest N for brax backends other than generalized (default: no limit)",
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="warm calls; the fastest counts")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="merge into the existing results (re-measured points replace theirs)",
+    )
+    parser.add_argument("--note", action="append", default=[], help="a note for the report")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: N in {1, 64}, 8 steps, one warm call"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.num_envs, args.steps, args.repeats = [1, 64], 8, 1
+    return args
+
+
+def batch_sizes(backend: str, args: argparse.Namespace) -> list[int]:
+    """The N values measured on ``backend``."""
+    limit = args.max_envs_other_backends
+    if backend in (NO_BACKEND, "generalized") or limit is None:
+        return list(args.num_envs)
+    return [n for n in args.num_envs if n <= limit]
+
+
+def run_notes(args: argparse.Namespace) -> list[str]:
+    """How to read the table, and what this run left out."""
+    notes = [
+        "steps/s: environment steps per second of the fastest warm call, summed over N envs.",
+        "compile s: first call (trace + compile + run) less the fastest warm call.",
+        "vs safenax: our steps/s over the safenax reference's at the same backend and N "
+        "(> 1: ours is faster).",
+        *args.note,
+    ]
+    if args.max_envs_other_backends is not None:
+        notes.append(
+            "brax backends other than generalized were measured up to "
+            f"N={args.max_envs_other_backends} only."
+        )
+    return notes
+
+
+def run(args: argparse.Namespace) -> tuple[list[Measurement], list[str]]:
+    """Measures every selected environment and backend; returns the results and skip notes."""
+    measurements: list[Measurement] = []
+    skipped: list[str] = []
+    for family in args.envs:
+        backends = args.backends if family in BRAX_ENVS else [NO_BACKEND]
+        for backend in backends:
+            try:
+                for m in benchmark_group(family, backend, batch_sizes(backend, args), args):
+                    measurements.append(m)
+                    print(_row(m, None), flush=True)
+            except Exception as error:  # a backend that fails is reported and skipped
+                first_line = (str(error).splitlines() or [""])[0]
+                skipped.append(
+                    f"{family} on {backend} skipped: {type(error).__name__}: {first_line}"
+                )
+                print(skipped[-1], flush=True)
+    return measurements, skipped
+
+
+def main(argv: Sequence[str]) -> None:
+    """Runs the selected measurements, merges them if asked, prints and writes the report."""
+    args = parse_args(argv)
+    warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
+    path = results_path()
+    measurements, notes, commands = load_results(path) if args.append else ([], [], [])
+    new_measurements, skipped = run(args)
+    merged = {_key(m): m for m in [*measurements, *new_measurements]}
+    notes = list(dict.fromkeys([*notes, *run_notes(args), *skipped]))
+    commands = [*commands, shlex.join(["python", "benchmarks/env_throughput.py", *argv])]
+    print(write_results(path, list(merged.values()), notes, commands))
+    print(f"written: {path} and {path.with_suffix('.json').name}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
