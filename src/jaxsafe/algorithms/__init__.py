@@ -1,0 +1,18 @@
+"""The algorithms, by config name.
+
+Each module exposes ``default_config()`` (its ``config.algo`` fields, documented) and
+``make(config, env, env_params) -> Algorithm``.
+"""
+
+from types import ModuleType
+
+from jaxsafe.algorithms import cvar_ppo, ppo, ppo_lag
+from jaxsafe.algorithms.base import Algorithm, Hyperparams
+
+ALGORITHMS: dict[str, ModuleType] = {
+    "ppo": ppo,
+    "ppo_lag": ppo_lag,
+    "cvar_ppo": cvar_ppo,
+}
+
+__all__ = ["ALGORITHMS", "Algorithm", "Hyperparams"]

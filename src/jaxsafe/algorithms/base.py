@@ -1,0 +1,41 @@
+"""The algorithm interface: an optax-like pair of pure functions over a named state.
+
+``init(key, hyperparams) -> state`` and ``update(state) -> (state, metrics)``, where ``state``
+carries *everything* that changes during training (parameters, optimiser states, multipliers,
+the observation normaliser, the environments and the random key), so that ``update`` can be
+scanned, vmapped over seeds and hyper-parameters, checkpointed and resumed bit for bit.
+``act`` runs the trained policy for evaluation.
+
+``hyperparams`` is a dict of scalars the algorithm reads from its state rather than closing
+over (e.g. ``cost_limit``), so they may be traced and vmapped: one program can train at several
+cost limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+Hyperparams = dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Algorithm:
+    """A training algorithm bound to one environment and one config.
+
+    Hashed by identity, so it can be a static argument of ``jax.jit``.
+    """
+
+    init: Callable[[jax.Array, Hyperparams], Any]
+    """``(key, hyperparams) -> state``: the state before the first update."""
+    update: Callable[[Any], tuple[Any, dict[str, jax.Array]]]
+    """``state -> (state, metrics)``: one rollout and one learning step."""
+    act: Callable[[Any, jax.Array, jax.Array, bool], jax.Array]
+    """``(state, observation [N, ...], key, deterministic) -> action [N, ...]``."""
+    hyperparams: Hyperparams
+    """The traceable hyper-parameters and their configured values."""
+    steps_per_update: int
+    """Environment steps consumed by one ``update`` (``num_envs × num_steps``)."""

@@ -1,0 +1,204 @@
+"""The host loop: work directory contents, resume, NaN stop, config validation, CLI, sharding."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import tiny_config
+
+from jaxsafe.config import ConfigError, validate
+from jaxsafe.experiment import TrainingDiverged, run_experiment
+from jaxsafe.train import make_algorithm
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _rows(workdir):
+    return [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def _quiet(_line):
+    pass
+
+
+def test_workdir_holds_config_metrics_checkpoints_and_plots(tmp_workdir):
+    config = tiny_config("ppo_lag")
+    config.log.tensorboard = True
+    run_experiment(config, tmp_workdir, report=_quiet)
+    workdir = Path(tmp_workdir)
+    assert json.loads((workdir / "config.json").read_text())["algo"]["name"] == "ppo_lag"
+    rows = _rows(workdir)
+    assert [(row["update"], row["seed"]) for row in rows] == [
+        (u, s) for u in (1, 2, 3) for s in (0, 1)
+    ]
+    for key in ("env_steps", "episode/return", "episode/cost", "constraint/multiplier"):
+        assert key in rows[0]
+    assert rows[-1]["env_steps"] == 3 * 8 * 16
+    assert (workdir / "checkpoints" / "3").exists()
+    assert (workdir / "plots" / "episode_return.png").stat().st_size > 0
+    assert list((workdir / "tensorboard" / "seed_1").iterdir())
+
+
+def test_resume_continues_bit_identically(tmp_path):
+    straight = tiny_config("ppo", updates=5)
+    final = run_experiment(straight, tmp_path / "straight", report=_quiet)
+
+    interrupted = tiny_config("ppo", updates=3)
+    run_experiment(interrupted, tmp_path / "resumed", report=_quiet)
+    # A run killed after logging update 4 but before its checkpoint left a stale row behind.
+    with (tmp_path / "resumed" / "metrics.jsonl").open("a") as file:
+        file.write(json.dumps({"update": 4, "seed": 0, "stale": True}) + "\n")
+    resumed = run_experiment(straight, tmp_path / "resumed", report=_quiet)
+
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(final), jax.device_get(resumed))
+    assert _rows(tmp_path / "straight") == _rows(tmp_path / "resumed")
+
+
+def test_resume_refuses_a_different_run(tmp_workdir):
+    run_experiment(tiny_config("ppo"), tmp_workdir, report=_quiet)
+    changed = tiny_config("ppo")
+    changed.algo.learning_rate = 1.0
+    with pytest.raises(ConfigError, match="config.algo differs"):
+        run_experiment(changed, tmp_workdir, report=_quiet)
+
+
+def test_nan_stops_with_the_update_number_and_keeps_the_last_good_checkpoint(tmp_workdir):
+    config = tiny_config("ppo", updates=6)
+    config.checkpoint.every_chunks = 5  # nothing would be saved before the NaN otherwise
+    algorithm = make_algorithm(config)
+
+    def poisoned(state):
+        state, metrics = algorithm.update(state)
+        bad = jnp.where(state.update_step == 4, jnp.nan, 0.0)
+        return state, {**metrics, "loss/value": metrics["loss/value"] + bad}
+
+    with pytest.raises(TrainingDiverged, match=r"loss/value is not finite at update 4 \(seed 0\)"):
+        run_experiment(
+            config, tmp_workdir, dataclasses.replace(algorithm, update=poisoned), report=_quiet
+        )
+    assert sorted(int(p.name) for p in (Path(tmp_workdir) / "checkpoints").iterdir()) == [2]
+    assert max(row["update"] for row in _rows(tmp_workdir)) == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("env.name", "IcyPond-v0", "config.env.name = 'IcyPond-v0': unknown environment"),
+        ("algo.name", "dqn", "config.algo.name = 'dqn': unknown algorithm"),
+        ("algo.cost_limit", -1.0, "config.algo.cost_limit = -1.0: must be >= 0"),
+        ("algo.alpha", 1.5, r"config.algo.alpha = 1.5: must lie in \(0, 1\)"),
+        ("algo.num_minibatches", 3, "config.algo.num_minibatches = 3: must divide the batch"),
+        ("total_timesteps", 10, "config.total_timesteps = 10: must cover at least one batch"),
+        ("algo.discount", 1.2, r"config.algo.discount = 1.2: must lie in \[0, 1\]"),
+    ],
+)
+def test_invalid_configs_name_the_field(field, value, message):
+    config = tiny_config("cvar_ppo")
+    section, name = field.split(".") if "." in field else (None, field)
+    (config[section] if section else config)[name] = value
+    with pytest.raises(ConfigError, match=message):
+        validate(config)
+
+
+def test_unknown_env_keyword_is_named():
+    config = tiny_config("ppo")
+    config.env.kwargs.batery = 5.0
+    with pytest.raises(ConfigError, match="config.env.kwargs.batery"):
+        validate(config)
+
+
+def _cli(*args, env=None, cwd=REPO):
+    return subprocess.run(
+        [sys.executable, "-m", "jaxsafe.run", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def _experiment_file(tmp_path, body):
+    path = tmp_path / "experiment.py"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+TINY_EXPERIMENT = """
+    from jaxsafe.config import make_config
+
+    def get_config():
+        config = make_config("ppo", "IcyLake-v1")
+        config.algo.num_envs, config.algo.num_steps = 4, 8
+        config.algo.num_epochs, config.algo.num_minibatches = 1, 1
+        config.algo.hidden_sizes = (8,)
+        config.total_timesteps = 2 * 4 * 8
+        config.num_seeds = 2
+        return config
+"""
+
+
+def test_cli_trains_and_rejects_bad_overrides(tmp_path):
+    experiment = _experiment_file(tmp_path, TINY_EXPERIMENT)
+    workdir = tmp_path / "run"
+    done = _cli(f"--config={experiment}", f"--workdir={workdir}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "update 2/2" in done.stdout and "episode/return" in done.stdout
+    assert len(_rows(workdir)) == 4
+
+    bad = _cli(
+        f"--config={experiment}", f"--workdir={tmp_path / 'bad'}", "--config.algo.discount=2"
+    )
+    assert bad.returncode == 2
+    assert "config.algo.discount = 2" in bad.stderr
+    assert not (tmp_path / "bad" / "checkpoints").exists()
+
+
+def test_sharded_run_on_two_devices_equals_the_unsharded_one(tmp_path):
+    """Two fake CPU devices, one seed each, give the single-device results.
+
+    Equal up to float32 rounding: XLA compiles a per-device batch of one seed with other
+    kernels than a batch of two, so sums may round differently (~1e-6 relative).
+    """
+    script = tmp_path / "sharded.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            import jax
+            sys.path.insert(0, {str(REPO / "tests")!r})
+            from conftest import tiny_config
+            from jaxsafe.experiment import run_experiment
+
+            assert len(jax.devices()) == int(sys.argv[2])
+            state = run_experiment(tiny_config("ppo"), sys.argv[1], report=lambda line: None)
+            print(len(jax.tree.leaves(state.params)[0].sharding.device_set))
+            """
+        )
+    )
+    outputs = {}
+    for devices in (1, 2):
+        flags = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        done = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / f"run{devices}"), str(devices)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **flags},
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs[devices] = done.stdout.split()[-1]
+    assert outputs == {1: "1", 2: "2"}
+    single, sharded = _rows(tmp_path / "run1"), _rows(tmp_path / "run2")
+    assert [sorted(row) for row in single] == [sorted(row) for row in sharded]
+    for row_single, row_sharded in zip(single, sharded, strict=True):
+        for key, value in row_single.items():
+            np.testing.assert_allclose(row_sharded[key], value, rtol=1e-4, atol=1e-6, err_msg=key)
