@@ -20,11 +20,12 @@ import jax.numpy as jnp
 Pytree = Any
 
 
-def _dot(a: Pytree, b: Pytree) -> jax.Array:
+def tree_vdot(a: Pytree, b: Pytree) -> jax.Array:
+    """``Σ aᵢ·bᵢ`` over all leaves."""
     return sum(jnp.vdot(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True))
 
 
-def _axpy(alpha: jax.Array, x: Pytree, y: Pytree) -> Pytree:
+def tree_axpy(alpha: jax.Array, x: Pytree, y: Pytree) -> Pytree:
     """``alpha · x + y`` leaf by leaf."""
     return jax.tree.map(lambda xi, yi: alpha * xi + yi, x, y)
 
@@ -51,15 +52,15 @@ def conjugate_gradient(
     def iteration(_, carry):
         x, r, p, r_dot_r = carry
         a_p = matvec(p)
-        alpha = r_dot_r / (_dot(p, a_p) + epsilon)
-        x = _axpy(alpha, p, x)
-        r = _axpy(-alpha, a_p, r)
-        new_r_dot_r = _dot(r, r)
-        p = _axpy(new_r_dot_r / (r_dot_r + epsilon), p, r)
+        alpha = r_dot_r / (tree_vdot(p, a_p) + epsilon)
+        x = tree_axpy(alpha, p, x)
+        r = tree_axpy(-alpha, a_p, r)
+        new_r_dot_r = tree_vdot(r, r)
+        p = tree_axpy(new_r_dot_r / (r_dot_r + epsilon), p, r)
         return x, r, p, new_r_dot_r
 
     zeros = jax.tree.map(jnp.zeros_like, b)
-    x, *_ = jax.lax.fori_loop(0, iterations, iteration, (zeros, b, b, _dot(b, b)))
+    x, *_ = jax.lax.fori_loop(0, iterations, iteration, (zeros, b, b, tree_vdot(b, b)))
     return x
 
 
@@ -82,6 +83,6 @@ def fisher_vector_product(
 
     def product(vector: Pytree) -> Pytree:
         _, hessian_vector = jax.jvp(kl_gradient, (params,), (vector,))
-        return _axpy(damping, vector, hessian_vector)
+        return tree_axpy(damping, vector, hessian_vector)
 
     return product
