@@ -1,0 +1,56 @@
+"""The vmapped line search takes the first acceptable candidate, as a sequential loop would."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxsafe.trust_region import backtracking_line_search
+
+
+def _sequential(params, step, acceptable, ratio, count):
+    for j in range(count):
+        candidate = params + ratio**j * step
+        if acceptable(candidate):
+            return candidate, j
+    return params, -1
+
+
+@pytest.mark.parametrize("threshold", [2.5, 1.0, 0.3, 0.05, 1e-4])
+def test_first_acceptable_candidate_like_a_sequential_loop(threshold):
+    params, step = jnp.array([1.0, -2.0]), jnp.array([3.0, 4.0])  # |step| = 5
+
+    def evaluate(candidate):
+        moved = jnp.linalg.norm(candidate - params)
+        return moved <= threshold, {"moved": moved}
+
+    kept, info = jax.jit(lambda p, s: backtracking_line_search(p, s, evaluate, 0.8, 10))(
+        params, step
+    )
+    expected, index = _sequential(
+        np.asarray(params),
+        np.asarray(step),
+        lambda c: np.linalg.norm(c - params) <= threshold,
+        0.8,
+        10,
+    )
+    assert int(info.index) == index and bool(info.accepted) == (index >= 0)
+    np.testing.assert_allclose(kept, expected, rtol=1e-6)
+    if index >= 0:
+        np.testing.assert_allclose(info.step_fraction, 0.8**index, rtol=1e-6)
+        np.testing.assert_allclose(info.metrics["moved"], 5 * 0.8**index, rtol=1e-5)
+    else:
+        assert float(info.step_fraction) == 0.0  # reverted to the old parameters
+
+
+def test_a_later_candidate_is_not_preferred_over_an_earlier_one():
+    """Acceptance that is not monotone in j: the first passing index wins."""
+    acceptable_at = jnp.array([False, True, False, True, True])
+
+    def evaluate(candidate):
+        j = jnp.round(jnp.log(candidate["x"][0]) / jnp.log(0.5)).astype(jnp.int32)
+        return acceptable_at[j], j
+
+    kept, info = backtracking_line_search({"x": jnp.zeros(1)}, {"x": jnp.ones(1)}, evaluate, 0.5, 5)
+    assert int(info.index) == 1 and int(info.metrics) == 1
+    np.testing.assert_allclose(kept["x"], [0.5])
