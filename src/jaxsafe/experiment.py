@@ -84,7 +84,9 @@ def run_experiment(
 
     chunk = functools.partial(_run_chunk, algorithm)
     logger = _MetricsLogger(workdir, config, algorithm.steps_per_update)
-    progress = _Progress(total, done, algorithm.steps_per_update, report)
+    progress = _Progress(
+        total, done, algorithm.steps_per_update, report if config.log.progress else _silent
+    )
     saved, chunks = done, 0
     while done < total:
         count = min(config.log.updates_per_chunk, total - done)
@@ -110,6 +112,10 @@ def run_experiment(
     logger.close()
     _finish(workdir, config, report)
     return state
+
+
+def _silent(_line: str) -> None:
+    pass
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2))
