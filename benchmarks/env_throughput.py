@@ -31,20 +31,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
-import re
-import shlex
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import brax
 import jax
 import jax.numpy as jnp
+import reporting
 
 import jaxsafe_envs
 
@@ -60,7 +57,7 @@ ENV_STEPS_PER_RUN = {"brax": 8_192, "light": 16_777_216}
 STEP_LIMITS = {"brax": (4, 512), "light": (1_024, 262_144)}
 """Fewest and most scan steps per timed call, by kind of environment."""
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_STEM = "env_throughput"
 
 State = Any
 StepFn = Callable[[jax.Array, State, jax.Array], tuple[State, jax.Array]]
@@ -84,7 +81,8 @@ class Subject:
 
 @dataclasses.dataclass(frozen=True)
 class Measurement:
-    """Timings of one subject at one batch size."""
+    """Timings of one subject at one batch size, and the jax version they were taken with
+    (``None`` if not recorded)."""
 
     family: str
     implementation: str
@@ -93,6 +91,7 @@ class Measurement:
     num_steps: int
     first_call_s: float
     run_s: float
+    jax_version: str | None = None
 
     @property
     def label(self) -> str:
@@ -167,7 +166,8 @@ def safenax_subject(name: str, backend: str) -> Subject:
 def make_rollout(
     subject: Subject, num_envs: int, num_steps: int
 ) -> Callable[[State, jax.Array], tuple[State, jax.Array]]:
-    """Jitted ``(states, key) -> (states, checksum)`` over ``num_steps`` batched steps."""
+    """Jitted ``(states, key) -> (states, checksum)`` over ``num_steps`` batched steps; the
+    states it returns have the types of those it takes."""
     sample = jax.vmap(subject.sample_action)
     step = jax.vmap(subject.step)
 
@@ -182,8 +182,11 @@ def make_rollout(
 
     def rollout(states: State, key: jax.Array) -> tuple[State, jax.Array]:
         carry = (states, jnp.float32(0.0))
-        (states, checksum), _ = jax.lax.scan(body, carry, jax.random.split(key, num_steps))
-        return states, checksum
+        (final, checksum), _ = jax.lax.scan(body, carry, jax.random.split(key, num_steps))
+        # A step may return weakly typed leaves (safenax's brax metrics do); cast every leaf back
+        # to the strong type it came in with, so the next call does not compile again.
+        final = jax.tree.map(lambda new, old: jnp.asarray(new, old.dtype), final, states)
+        return final, checksum
 
     return jax.jit(rollout)
 
@@ -231,6 +234,7 @@ def measure(
         num_steps,
         first_call_s,
         run_s,
+        jax.__version__,
     )
 
 
@@ -275,7 +279,7 @@ def _row(m: Measurement, ratio: float | None) -> str:
     ratio_text = "" if ratio is None else f"{ratio:.2f}x"
     return (
         f"| {m.label} | {m.backend} | {m.num_envs} | {m.compile_s:.1f} | "
-        f"{m.steps_per_s:,.0f} | {ratio_text} |"
+        f"{m.steps_per_s:,.0f} | {ratio_text} | {m.jax_version or ''} |"
     )
 
 
@@ -288,8 +292,8 @@ def markdown_table(measurements: Sequence[Measurement]) -> str:
     )
     references = {_point(m): m for m in rows if m.implementation == "safenax"}
     lines = [
-        "| env | backend | N | compile s | steps/s | vs safenax |",
-        "|---|---|---:|---:|---:|---:|",
+        "| env | backend | N | compile s | steps/s | vs safenax | jax |",
+        "|---|---|---:|---:|---:|---:|---|",
     ]
     for m in rows:
         ref = references.get(_point(m))
@@ -298,66 +302,27 @@ def markdown_table(measurements: Sequence[Measurement]) -> str:
     return "\n".join(lines)
 
 
-def device_header() -> dict[str, str]:
-    """What the numbers were measured on."""
-    device = jax.devices()[0]
-    return {
-        "device_kind": device.device_kind,
-        "platform": device.platform,
-        "jax": jax.__version__,
-        "brax": brax.__version__,
-    }
+def report_header(measurements: Sequence[Measurement]) -> dict[str, str]:
+    """The report's header; its jax line says when rows were measured with other versions."""
+    header = reporting.device_header({"brax": brax.__version__})
+    others = sorted({m.jax_version or "unrecorded" for m in measurements} - {jax.__version__})
+    if others:
+        header["jax"] = (
+            f"{jax.__version__} (this run); some rows were measured with "
+            f"{', '.join(others)}: see the jax column"
+        )
+    return header
 
 
-def results_path() -> Path:
-    """``results/env_throughput_<device-kind>.md``."""
-    kind = re.sub(r"[^a-z0-9]+", "-", jax.devices()[0].device_kind.lower()).strip("-")
-    return RESULTS_DIR / f"env_throughput_{kind}.md"
+def _to_json(m: Measurement) -> dict[str, Any]:
+    """A measurement's raw numbers and the derived ones."""
+    return {**dataclasses.asdict(m), "compile_s": m.compile_s, "steps_per_s": m.steps_per_s}
 
 
-def load_results(path: Path) -> tuple[list[Measurement], list[str], list[str]]:
-    """Measurements, notes and commands of the run written to ``path`` (empty if none)."""
-    raw_path = path.with_suffix(".json")
-    if not raw_path.exists():
-        return [], [], []
-    raw = json.loads(raw_path.read_text())
+def _from_json(raw: dict[str, Any]) -> Measurement:
+    """The inverse of :func:`_to_json`; rows written before versions were recorded have none."""
     names = {field.name for field in dataclasses.fields(Measurement)}
-    measurements = [
-        Measurement(**{name: value for name, value in m.items() if name in names})
-        for m in raw["measurements"]
-    ]
-    return measurements, raw["notes"], raw["commands"]
-
-
-def write_results(
-    path: Path, measurements: Sequence[Measurement], notes: Sequence[str], commands: Sequence[str]
-) -> str:
-    """Writes the markdown report to ``path`` and the raw numbers beside it; returns the table."""
-    header = device_header()
-    table = markdown_table(measurements)
-    markdown = [
-        "# Environment throughput",
-        "",
-        *(f"- {name}: {value}" for name, value in header.items()),
-        *(f"- command: `{command}`" for command in commands),
-        "",
-        table,
-        "",
-        *(f"- {note}" for note in notes),
-    ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(markdown) + "\n")
-    raw = {
-        **header,
-        "commands": list(commands),
-        "notes": list(notes),
-        "measurements": [
-            {**dataclasses.asdict(m), "compile_s": m.compile_s, "steps_per_s": m.steps_per_s}
-            for m in measurements
-        ],
-    }
-    path.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
-    return table
+    return Measurement(**{name: value for name, value in raw.items() if name in names})
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -406,6 +371,7 @@ def run_notes(args: argparse.Namespace) -> list[str]:
         "compile s: first call (trace + compile + run) less the fastest warm call.",
         "vs safenax: our steps/s over the safenax reference's at the same backend and N "
         "(> 1: ours is faster).",
+        "jax: the jax version the row was measured with (blank: not recorded).",
         *args.note,
     ]
     if args.max_envs_other_backends is not None:
@@ -440,13 +406,23 @@ def main(argv: Sequence[str]) -> None:
     """Runs the selected measurements, merges them if asked, prints and writes the report."""
     args = parse_args(argv)
     warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
-    path = results_path()
-    measurements, notes, commands = load_results(path) if args.append else ([], [], [])
+    path = reporting.results_path(RESULTS_STEM)
+    rows, notes, commands = reporting.load_report(path) if args.append else ([], [], [])
     new_measurements, skipped = run(args)
-    merged = {_key(m): m for m in [*measurements, *new_measurements]}
+    merged = list({_key(m): m for m in [*map(_from_json, rows), *new_measurements]}.values())
     notes = list(dict.fromkeys([*notes, *run_notes(args), *skipped]))
-    commands = [*commands, shlex.join(["python", "benchmarks/env_throughput.py", *argv])]
-    print(write_results(path, list(merged.values()), notes, commands))
+    commands = [*commands, reporting.command_line(__file__, argv)]
+    table = markdown_table(merged)
+    reporting.write_report(
+        path,
+        "Environment throughput",
+        report_header(merged),
+        commands,
+        table,
+        notes,
+        [_to_json(m) for m in merged],
+    )
+    print(table)
     print(f"written: {path} and {path.with_suffix('.json').name}")
 
 

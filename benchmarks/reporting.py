@@ -1,0 +1,93 @@
+"""Report plumbing shared by the benchmark scripts.
+
+A report is a markdown file ``results/<stem>_<device-kind>.md``: a title, a header of
+``- name: value`` lines (device, library versions), one ``- command: `...` `` line per run that
+contributed to it, the results table and notes. Beside it, ``<stem>_<device-kind>.json`` holds
+the header entries, the commands, the notes and the raw measurements (one JSON object each), which
+is what a later ``--append`` run reads back.
+
+The scripts run as ``python benchmarks/<script>.py``, so this module is imported as a sibling
+(``import reporting``): the script's directory is on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def device_header(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the numbers are measured on: the first device, the device count, the jax version,
+    then ``extra`` (other library versions, say), in that order."""
+    device = jax.devices()[0]
+    return {
+        "device_kind": device.device_kind,
+        "platform": device.platform,
+        "device_count": str(jax.device_count()),
+        "jax": jax.__version__,
+        **(extra or {}),
+    }
+
+
+def results_path(stem: str, directory: Path = RESULTS_DIR) -> Path:
+    """``<directory>/<stem>_<device-kind>.md``, the device kind lower-cased and hyphenated."""
+    kind = re.sub(r"[^a-z0-9]+", "-", jax.devices()[0].device_kind.lower()).strip("-")
+    return directory / f"{stem}_{kind}.md"
+
+
+def command_line(script: str, argv: Sequence[str]) -> str:
+    """The command that ran ``script`` (a path, as ``__file__``) with ``argv``, for the report."""
+    return shlex.join(["python", f"benchmarks/{Path(script).name}", *argv])
+
+
+def write_report(
+    path: Path,
+    title: str,
+    header: Mapping[str, str],
+    commands: Sequence[str],
+    table: str,
+    notes: Sequence[str],
+    rows_json: Sequence[Mapping[str, Any]],
+) -> None:
+    """Writes the markdown report to ``path`` and the raw numbers to the ``.json`` beside it.
+
+    The JSON holds the ``header`` entries at the top level, then ``commands``, ``notes`` and
+    ``measurements`` (``rows_json``).
+    """
+    markdown = [
+        f"# {title}",
+        "",
+        *(f"- {name}: {value}" for name, value in header.items()),
+        *(f"- command: `{command}`" for command in commands),
+        "",
+        table,
+        "",
+        *(f"- {note}" for note in notes),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(markdown) + "\n")
+    raw = {
+        **header,
+        "commands": list(commands),
+        "notes": list(notes),
+        "measurements": [dict(row) for row in rows_json],
+    }
+    path.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
+
+
+def load_report(path: Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """The raw measurements, notes and commands of the report at ``path`` (read from the
+    ``.json`` beside it); all empty if there is none."""
+    raw_path = path.with_suffix(".json")
+    if not raw_path.exists():
+        return [], [], []
+    raw = json.loads(raw_path.read_text())
+    return raw["measurements"], raw["notes"], raw["commands"]

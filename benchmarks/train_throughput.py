@@ -1,0 +1,568 @@
+"""Training throughput: env steps per second of full updates, against a rollout-only ceiling.
+
+For each algorithm x environment x seeds ``S`` x environments per seed ``N`` the run builds the
+algorithm with ``make_config(algo, env)`` (the environment's preset), overriding
+``algo.num_envs = N``, ``algo.num_minibatches`` (the preset's, lowered to the largest divisor of
+the batch ``N x T`` if it does not divide it) and, with ``--num-steps``, the rollout length ``T``.
+Two programs are timed on the same ``S`` states, made by ``jax.vmap(algorithm.init)``:
+
+- train: ``jax.jit(jax.vmap(lambda s: run_updates(algorithm, s, K)))``, i.e. ``K`` full updates
+  per seed (rollout, critics' values and GAE, the variant's penalty, PPO epochs of minibatch
+  steps on the policy and both critics, the normaliser), as the host loop of
+  :mod:`jaxsafe.experiment` runs a chunk;
+- rollout: the same ``K`` rollouts alone, ``rollout.collect`` with the algorithm's behaviour
+  policy (the same policy network, parameters and observation normaliser as ``update`` samples
+  from, with ``sample_and_log_prob``), every field of the trajectory and of the episode records
+  folded into a checksum. That is the ceiling for training: what it costs to produce the batch.
+
+Both process ``S x N x T x K`` environment steps per call. ``K`` is ``--updates``, or by default
+enough updates for about ``--steps-per-call`` environment steps, clipped to [1, 16].
+
+Timing (as ``env_throughput.py``): each program is lowered, compiled and called once, timed
+together as the first call; it is then called ``--repeats`` more times, each continuing from the
+state the previous call ended in, and the fastest gives the run time. Compile time is the first
+call less the run time. Every call is waited on with ``jax.block_until_ready``.
+
+Memory: the peak during each program's first call and warm calls. On an accelerator that is
+``jax.devices()[0].memory_stats()["peak_bytes_in_use"]``, a high-water mark over the whole
+process (JAX cannot reset it; run one point per process for exact per-point peaks). On a CPU,
+the process's peak resident set size: reset before each program through
+``/proc/self/clear_refs`` where Linux allows it (then read from ``VmHWM``), else
+``resource.getrusage``'s high-water mark since the process started. The table's header says
+which. "XLA MiB" is XLA's own size of the compiled train program (arguments + outputs +
+temporaries - aliased), which does not depend on what ran before.
+
+The rollout program depends on the environment, N, S, T, K and the policy network only, so it is
+measured once and shared by algorithms whose policies match (ppo, ppo_lag and cvar_ppo do under
+every preset).
+
+Usage::
+
+    python benchmarks/train_throughput.py [--algos ppo ppo_lag cvar_ppo]
+        [--envs IcyLake-v1 PointCircle-v1 EcoAnt-v2] [--num-envs 16 64 256] [--num-seeds 1 4]
+        [--num-steps T] [--num-minibatches M] [--updates K] [--steps-per-call STEPS]
+        [--backend generalized] [--repeats 2] [--append] [--note TEXT] [--quick]
+
+A GPU sweep, in parts with ``--append``::
+
+    python benchmarks/train_throughput.py --envs IcyLake-v1 PointCircle-v1 \\
+        --num-envs 64 256 1024 4096 16384 --num-seeds 1 4 16 --steps-per-call 4000000
+    python benchmarks/train_throughput.py --envs EcoAnt-v2 --num-envs 256 1024 2048 4096 \\
+        --num-seeds 1 4 --steps-per-call 1000000 --append
+
+The table goes to stdout and to ``benchmarks/results/train_throughput_<device-kind>.md``, the raw
+numbers to the ``.json`` beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import resource
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import reporting
+
+import jaxsafe_envs
+from jaxsafe import normalization, rollout
+from jaxsafe.algorithms import ALGORITHMS, Algorithm
+from jaxsafe.config import make_config
+from jaxsafe.networks import make_policy
+from jaxsafe.train import hyperparams_with, make_algorithm, run_updates
+
+DEFAULT_ENVS = ("IcyLake-v1", "PointCircle-v1", "EcoAnt-v2")
+BRAX_ENVS = frozenset({"AntCircle-v1", "EcoAnt-v1", "EcoAnt-v2"})
+UPDATE_LIMITS = (1, 16)
+"""Fewest and most updates per timed call when ``--updates`` is not given."""
+
+RESULTS_STEM = "train_throughput"
+MIB = 2**20
+CLEAR_REFS = Path("/proc/self/clear_refs")
+PROC_STATUS = Path("/proc/self/status")
+
+MEMORY_SOURCES = {
+    "device": "device peak_bytes_in_use (process high-water mark)",
+    "rss_point": "peak RSS of the process during the point (VmHWM, reset per program)",
+    "rss_process": "peak RSS of the process since it started (getrusage high-water mark)",
+}
+
+State = Any
+Program = Callable[[State], tuple[State, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One configuration of the sweep."""
+
+    algo: str
+    env: str
+    num_seeds: int
+    num_envs: int
+    num_steps: int
+    num_minibatches: int
+    updates: int
+
+    @property
+    def env_steps(self) -> int:
+        """Environment steps of one call: S x N x T x K."""
+        return self.num_seeds * self.num_envs * self.num_steps * self.updates
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """One program measured at one point."""
+
+    first_call_s: float  # lower + compile + first run
+    lower_compile_s: float  # lower + compile alone
+    run_s: float  # fastest warm call
+    peak_bytes: int | None
+    xla_bytes: int | None  # XLA's memory analysis of the compiled program
+    memory_source: str
+    start_bytes: int | None = None  # memory in use when the program's measurement began
+
+    @property
+    def compile_s(self) -> float:
+        """Tracing and compilation: the first call less a warm call."""
+        return max(self.first_call_s - self.run_s, 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """Training and rollout-only timings of one point."""
+
+    point: Point
+    train: Timing
+    rollout: Timing
+
+    def steps_per_s(self, timing: Timing) -> float:
+        """Environment steps per second of a warm call of ``timing``'s program."""
+        return self.point.env_steps / timing.run_s
+
+    @property
+    def ratio(self) -> float:
+        """Training steps/s over rollout-only steps/s: the share of time spent rolling out."""
+        return self.rollout.run_s / self.train.run_s
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+def fit_minibatches(batch_size: int, preferred: int) -> int:
+    """The largest divisor of ``batch_size`` that is at most ``preferred``: the minibatches."""
+    return max(m for m in range(1, min(preferred, batch_size) + 1) if batch_size % m == 0)
+
+
+def point_config(
+    algo: str, env: str, num_envs: int, args: argparse.Namespace
+) -> ml_collections.ConfigDict:
+    """The preset config of ``algo`` on ``env`` with N (and T, minibatches) overridden."""
+    kwargs = {"backend": args.backend} if env in BRAX_ENVS and args.backend else {}
+    config = make_config(algo, env, **kwargs)
+    config.algo.num_envs = num_envs
+    if args.num_steps:
+        config.algo.num_steps = args.num_steps
+    batch_size = num_envs * config.algo.num_steps
+    preferred = args.num_minibatches or config.algo.num_minibatches
+    config.algo.num_minibatches = fit_minibatches(batch_size, preferred)
+    config.total_timesteps = max(config.total_timesteps, batch_size)
+    return config
+
+
+def updates_per_call(
+    num_seeds: int, num_envs: int, num_steps: int, args: argparse.Namespace
+) -> int:
+    """K: ``--updates``, or about ``--steps-per-call`` env steps' worth, clipped."""
+    if args.updates:
+        return args.updates
+    low, high = UPDATE_LIMITS
+    return min(max(round(args.steps_per_call / (num_seeds * num_envs * num_steps)), low), high)
+
+
+def rollout_signature(config: ml_collections.ConfigDict, point: Point) -> tuple:
+    """What the rollout-only program depends on; equal signatures share one measurement."""
+    algo = config.algo
+    return (
+        point.env,
+        json.dumps(config.env.kwargs.to_dict(), sort_keys=True),
+        point.num_seeds,
+        point.num_envs,
+        point.num_steps,
+        point.updates,
+        tuple(algo.hidden_sizes),
+        algo.initial_log_std,
+        algo.normalize_observations,
+        algo.discount,
+        algo.cost_discount,
+    )
+
+
+# --- programs ------------------------------------------------------------------------------
+
+
+def initial_states(algorithm: Algorithm, num_seeds: int, seed: int) -> State:
+    """``S`` initial training states, as the host loop makes them, with strong types.
+
+    Weak types are made strong so the state a call returns has the avals of the one it took.
+    """
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
+    init = jax.jit(jax.vmap(algorithm.init, in_axes=(0, None)))
+    states = init(keys, hyperparams_with(algorithm, {}))
+    return jax.block_until_ready(jax.tree.map(lambda leaf: jnp.asarray(leaf, leaf.dtype), states))
+
+
+def train_program(algorithm: Algorithm, updates: int) -> Program:
+    """``states -> (states, metrics)``: ``updates`` full updates of every seed."""
+    return jax.jit(jax.vmap(lambda state: run_updates(algorithm, state, updates)))
+
+
+def _checksum(tree: Any) -> jax.Array:
+    """A scalar that depends on every leaf of ``tree``."""
+    return sum(jnp.sum(leaf.astype(jnp.float32)) for leaf in jax.tree.leaves(tree))
+
+
+def rollout_program(config: ml_collections.ConfigDict, updates: int) -> Program:
+    """``states -> (states, checksum)``: only the rollouts of ``updates`` updates, every seed.
+
+    The behaviour policy is rebuilt as :func:`jaxsafe.algorithms.ppo.make` builds it and acts
+    from the state's policy parameters and normaliser (which stay fixed); the runner and the key
+    advance as in training.
+    """
+    algo = config.algo
+    env, env_params = jaxsafe_envs.make(config.env.name, **config.env.kwargs)
+    policy_net = make_policy(env.action_space(env_params), algo.hidden_sizes, algo.initial_log_std)
+
+    def one_seed(state: State) -> tuple[State, jax.Array]:
+        def behaviour(observation: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+            if algo.normalize_observations:
+                observation = normalization.normalize(state.normalizer, observation)
+            distribution = policy_net.apply(state.params["policy"], observation)
+            return distribution.sample_and_log_prob(seed=key)
+
+        def one_rollout(
+            carry: tuple[rollout.RunnerState, jax.Array], _: None
+        ) -> tuple[tuple[rollout.RunnerState, jax.Array], jax.Array]:
+            runner, key = carry
+            key, key_rollout = jax.random.split(key)
+            runner, trajectory, records = rollout.collect(
+                env,
+                env_params,
+                behaviour,
+                runner,
+                key_rollout,
+                algo.num_steps,
+                algo.discount,
+                algo.cost_discount,
+            )
+            return (runner, key), _checksum((trajectory, records))
+
+        (runner, key), sums = jax.lax.scan(one_rollout, (state.runner, state.key), None, updates)
+        return state._replace(runner=runner, key=key), sums.sum()
+
+    return jax.jit(jax.vmap(one_seed))
+
+
+# --- memory --------------------------------------------------------------------------------
+
+
+def reset_peak_memory() -> bool:
+    """Resets the process's peak RSS (Linux ``clear_refs`` 5); whether that worked."""
+    if jax.devices()[0].memory_stats() is not None:
+        return False
+    try:
+        CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def memory_in_use() -> int | None:
+    """Bytes in use now: on the device if it reports them, else the process's RSS (Linux)."""
+    stats = jax.devices()[0].memory_stats()
+    if stats is not None:
+        return stats.get("bytes_in_use")
+    try:
+        status = PROC_STATUS.read_text().splitlines()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:")), None)
+
+
+def peak_memory(was_reset: bool) -> tuple[int | None, str]:
+    """The peak memory in bytes and its source (a key of :data:`MEMORY_SOURCES`)."""
+    stats = jax.devices()[0].memory_stats()
+    if stats is not None:
+        return stats.get("peak_bytes_in_use"), "device"
+    if was_reset:
+        for line in PROC_STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024, "rss_point"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "rss_process"
+
+
+def xla_bytes(compiled: Any) -> int | None:
+    """XLA's size of a compiled program's buffers: arguments + outputs + temporaries - aliases."""
+    try:
+        analysis = compiled.memory_analysis()
+    except Exception:  # not every backend implements it
+        return None
+    if analysis is None:
+        return None
+    return (
+        analysis.argument_size_in_bytes
+        + analysis.output_size_in_bytes
+        + analysis.temp_size_in_bytes
+        - analysis.alias_size_in_bytes
+    )
+
+
+# --- timing --------------------------------------------------------------------------------
+
+
+def time_program(program: Program, states: State, repeats: int) -> Timing:
+    """Compiles and calls ``program`` once, then ``repeats`` more times continuing its state."""
+    was_reset = reset_peak_memory()
+    start_bytes = memory_in_use()
+    start = time.perf_counter()
+    compiled = program.lower(states).compile()
+    lower_compile_s = time.perf_counter() - start
+    states, _ = jax.block_until_ready(compiled(states))
+    first_call_s = time.perf_counter() - start
+    run_s = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        states, _ = jax.block_until_ready(compiled(states))
+        run_s = min(run_s, time.perf_counter() - start)
+    peak, source = peak_memory(was_reset)
+    return Timing(
+        first_call_s, lower_compile_s, run_s, peak, xla_bytes(compiled), source, start_bytes
+    )
+
+
+def measure_algo_env(
+    algo: str, env: str, args: argparse.Namespace, rollouts: dict[tuple, Timing]
+) -> Iterator[Measurement]:
+    """Every (S, N) point of ``algo`` on ``env``; rollout timings are looked up in ``rollouts``
+    (and stored there) by :func:`rollout_signature`."""
+    for num_envs in args.num_envs:
+        config = point_config(algo, env, num_envs, args)
+        algorithm = make_algorithm(config)
+        for num_seeds in args.num_seeds:
+            point = Point(
+                algo,
+                env,
+                num_seeds,
+                num_envs,
+                config.algo.num_steps,
+                config.algo.num_minibatches,
+                updates_per_call(num_seeds, num_envs, config.algo.num_steps, args),
+            )
+            states = initial_states(algorithm, num_seeds, args.seed)
+            signature = rollout_signature(config, point)
+            if signature not in rollouts:
+                program = rollout_program(config, point.updates)
+                rollouts[signature] = time_program(program, states, args.repeats)
+            train = time_program(train_program(algorithm, point.updates), states, args.repeats)
+            yield Measurement(point, train, rollouts[signature])
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def _mib(value: int | None, digits: int = 0) -> str:
+    """Bytes as MiB, blank if unknown."""
+    return "" if value is None else f"{value / MIB:,.{digits}f}"
+
+
+def _row(m: Measurement) -> str:
+    """One markdown table row."""
+    p = m.point
+    return (
+        f"| {p.algo} | {p.env} | {p.num_seeds} | {p.num_envs} | {p.num_steps} | "
+        f"{p.num_minibatches} | {p.updates} | {m.steps_per_s(m.train):,.0f} | "
+        f"{m.steps_per_s(m.rollout):,.0f} | {m.ratio:.2f} | {m.train.compile_s:.1f} | "
+        f"{m.rollout.compile_s:.1f} | {_mib(m.train.peak_bytes)} | {_mib(m.rollout.peak_bytes)} | "
+        f"{_mib(m.train.xla_bytes, 1)} |"
+    )
+
+
+def _memory_label(measurements: Sequence[Measurement]) -> str:
+    """The peak-memory column's unit and source."""
+    sources = {t.memory_source for m in measurements for t in (m.train, m.rollout)}
+    names = {"device": "device", "rss_point": "RSS", "rss_process": "process RSS"}
+    return "peak MiB " + "/".join(sorted(names[s] for s in sources))
+
+
+def markdown_table(measurements: Sequence[Measurement]) -> str:
+    """The results table, by environment, algorithm, N and S."""
+    rows = sorted(
+        measurements,
+        key=lambda m: (m.point.env, m.point.algo, m.point.num_envs, m.point.num_seeds),
+    )
+    memory = _memory_label(rows)
+    lines = [
+        "| algo | env | S | N | T | MB | K | train steps/s | rollout steps/s | train/rollout | "
+        f"train compile s | rollout compile s | {memory} train | {memory} rollout | "
+        "XLA MiB train |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines.extend(_row(m) for m in rows)
+    return "\n".join(lines)
+
+
+def report_header() -> dict[str, str]:
+    """What the numbers were measured on."""
+    import brax
+
+    return reporting.device_header({"brax": brax.__version__})
+
+
+def _to_json(m: Measurement) -> dict[str, Any]:
+    """A measurement's raw numbers and the derived ones."""
+    timings = {
+        name: {**dataclasses.asdict(t), "compile_s": t.compile_s, "steps_per_s": m.steps_per_s(t)}
+        for name, t in (("train", m.train), ("rollout", m.rollout))
+    }
+    return {
+        **dataclasses.asdict(m.point),
+        "env_steps_per_call": m.point.env_steps,
+        **timings,
+        "train_over_rollout": m.ratio,
+        "learning_s_per_update": (m.train.run_s - m.rollout.run_s) / m.point.updates,
+    }
+
+
+def _from_json(raw: dict[str, Any]) -> Measurement:
+    """The inverse of :func:`_to_json`."""
+
+    def fields(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+        return {f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values}
+
+    return Measurement(
+        Point(**fields(Point, raw)),
+        Timing(**fields(Timing, raw["train"])),
+        Timing(**fields(Timing, raw["rollout"])),
+    )
+
+
+def run_notes(args: argparse.Namespace, measurements: Sequence[Measurement]) -> list[str]:
+    """How to read the table."""
+    sources = sorted({t.memory_source for m in measurements for t in (m.train, m.rollout)})
+    return [
+        "S: seeds (vmapped); N: environments per seed; T: rollout length; MB: minibatches per "
+        "epoch; K: updates per timed call. A call runs S x N x T x K environment steps.",
+        "train steps/s: environment steps per second of the fastest warm call of K full updates "
+        "(rollout, critics and GAE, penalty, epochs of minibatch steps, normaliser).",
+        "rollout steps/s: the same rollouts alone, with the algorithm's behaviour policy (the "
+        "ceiling). train/rollout: their ratio, the share of a training call spent rolling out.",
+        "compile s: first call (lower + compile + run) less the fastest warm call.",
+        *(f"peak MiB: {MEMORY_SOURCES[s]}; includes compilation." for s in sources),
+        "The memory in use when each program's measurement began is in the JSON (start_bytes).",
+        "XLA MiB train: arguments + outputs + temporaries of the compiled train program.",
+        "Epochs and the rest of each algorithm's hyper-parameters are its env preset's "
+        "(jaxsafe.config.ENV_PRESETS); MB is the preset's, lowered only if it does not divide "
+        "N x T.",
+        *args.note,
+    ]
+
+
+# --- command line --------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Command-line flags; ``--quick`` overrides N, S, K and repeats for a smoke run."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algos", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
+    parser.add_argument(
+        "--envs", nargs="+", default=list(DEFAULT_ENVS), choices=jaxsafe_envs.registered()
+    )
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[16, 64, 256])
+    parser.add_argument("--num-seeds", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--num-steps", type=int, help="rollout length T (default: env preset)")
+    parser.add_argument(
+        "--num-minibatches", type=int, help="minibatches per epoch (default: preset, fitted)"
+    )
+    parser.add_argument("--updates", type=int, help="updates K per timed call (default: scaled)")
+    parser.add_argument(
+        "--steps-per-call",
+        type=int,
+        default=2**16,
+        help="env steps per timed call that K aims at when --updates is not given",
+    )
+    parser.add_argument("--backend", help="brax backend of the brax tasks (default: the env's)")
+    parser.add_argument("--repeats", type=int, default=2, help="warm calls; the fastest counts")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="merge into the existing results (re-measured points replace theirs)",
+    )
+    parser.add_argument("--note", action="append", default=[], help="a note for the report")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: N=16, S=1, K=1, one warm call"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.num_envs, args.num_seeds, args.updates, args.repeats = [16], [1], 1, 1
+    return args
+
+
+def run(args: argparse.Namespace) -> tuple[list[Measurement], list[str]]:
+    """Measures every selected point; returns the results and notes on what failed."""
+    measurements: list[Measurement] = []
+    skipped: list[str] = []
+    rollouts: dict[tuple, Timing] = {}
+    for env in args.envs:
+        for algo in args.algos:
+            try:
+                for m in measure_algo_env(algo, env, args, rollouts):
+                    measurements.append(m)
+                    print(_row(m), flush=True)
+            except Exception as error:  # a failing combination is reported and skipped
+                first_line = (str(error).splitlines() or [""])[0]
+                skipped.append(f"{algo} on {env} skipped: {type(error).__name__}: {first_line}")
+                print(skipped[-1], flush=True)
+    return measurements, skipped
+
+
+def _key(m: Measurement) -> tuple[str, str, int, int, int]:
+    """What a measurement is of: a later measurement of the same point replaces it."""
+    p = m.point
+    return (p.algo, p.env, p.num_seeds, p.num_envs, p.num_steps)
+
+
+def main(argv: Sequence[str]) -> None:
+    """Runs the selected measurements, merges them if asked, prints and writes the report."""
+    args = parse_args(argv)
+    warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
+    path = reporting.results_path(RESULTS_STEM)
+    rows, notes, commands = reporting.load_report(path) if args.append else ([], [], [])
+    new_measurements, skipped = run(args)
+    merged = list({_key(m): m for m in [*map(_from_json, rows), *new_measurements]}.values())
+    notes = list(dict.fromkeys([*notes, *run_notes(args, merged), *skipped]))
+    commands = [*commands, reporting.command_line(__file__, argv)]
+    table = markdown_table(merged)
+    reporting.write_report(
+        path,
+        "Training throughput",
+        report_header(),
+        commands,
+        table,
+        notes,
+        [_to_json(m) for m in merged],
+    )
+    print(table)
+    print(f"written: {path} and {path.with_suffix('.json').name}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
