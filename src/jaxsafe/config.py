@@ -21,7 +21,7 @@ from typing import Any
 import ml_collections
 
 import jaxsafe_envs
-from jaxsafe.algorithms import ALGORITHMS
+from jaxsafe.algorithms import ALGORITHMS, cvar_ppo
 
 ENV_PRESETS: dict[str, dict[str, Any]] = {
     # Tabular and fast: finishes in minutes on a CPU. Cost discount as in the VaR-CPO paper.
@@ -160,6 +160,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for field in ("lagrange_learning_rate", "eta_learning_rate"):
         if field in algo:
             _check(algo[field] > 0.0, f"algo.{field}", algo[field], "must be positive")
+    if "lagrange_optimizer" in algo:
+        _check(
+            algo.lagrange_optimizer in ("adam", "sgd"),
+            "algo.lagrange_optimizer",
+            algo.lagrange_optimizer,
+            "must be 'adam' or 'sgd'",
+        )
+    if "variant" in algo:
+        _check(
+            algo.variant in cvar_ppo.VARIANTS,
+            "algo.variant",
+            algo.variant,
+            f"unknown CVaR-PPO variant; valid: {list(cvar_ppo.VARIANTS)}",
+        )
     if "lagrange_init" in algo:
         _check(algo.lagrange_init >= 0.0, "algo.lagrange_init", algo.lagrange_init, "must be >= 0")
     _check(
