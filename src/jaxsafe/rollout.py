@@ -46,7 +46,6 @@ class Trajectory(NamedTuple):
     next_observation: jax.Array  # s'_t, the pre-reset observation
     cost_so_far: jax.Array  # Σ_{k<t} γ_c^k c_k within the episode, before step t
     cost_discount: jax.Array  # γ_c^t at step t of the episode
-    episode_step: jax.Array  # int32 t, the step's index within its episode
 
 
 def episode_counter_names(env, env_params) -> tuple[str, ...]:
@@ -123,7 +122,6 @@ def collect(
             next_observation=info["final_observation"],
             cost_so_far=runner.episodes.discounted_cost,
             cost_discount=runner.episodes.cost_discount_factor,
-            episode_step=runner.episodes.length,
         )
         return RunnerState(env_state, next_obs, episodes), (transition, record)
 
