@@ -339,14 +339,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         type=int,
         help="largest N for brax backends other than generalized (default: no limit)",
     )
-    parser.add_argument("--repeats", type=int, default=2, help="warm calls; the fastest counts")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--append",
-        action="store_true",
-        help="merge into the existing results (re-measured points replace theirs)",
-    )
-    parser.add_argument("--note", action="append", default=[], help="a note for the report")
+    reporting.add_report_flags(parser)
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: N in {1, 64}, 8 steps, one warm call"
     )

@@ -12,6 +12,7 @@ The scripts run as ``python benchmarks/<script>.py``, so this module is imported
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shlex
@@ -22,6 +23,18 @@ from typing import Any
 import jax
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def add_report_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags every benchmark script shares: repeats, seed, append and notes."""
+    parser.add_argument("--repeats", type=int, default=2, help="warm calls; the fastest counts")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="merge into the existing results (re-measured points replace theirs)",
+    )
+    parser.add_argument("--note", action="append", default=[], help="a note for the report")
 
 
 def device_header(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -499,14 +499,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="env steps per timed call that K aims at when --updates is not given",
     )
     parser.add_argument("--backend", help="brax backend of the brax tasks (default: the env's)")
-    parser.add_argument("--repeats", type=int, default=2, help="warm calls; the fastest counts")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--append",
-        action="store_true",
-        help="merge into the existing results (re-measured points replace theirs)",
-    )
-    parser.add_argument("--note", action="append", default=[], help="a note for the report")
+    reporting.add_report_flags(parser)
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: N=16, S=1, K=1, one warm call"
     )
