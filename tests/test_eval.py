@@ -15,9 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config
 
 import jaxsafe_envs
+from conftest import tiny_config
 from jaxsafe.algorithms import Algorithm
 from jaxsafe.evaluation import (
     EVAL_FILE,
@@ -76,6 +76,8 @@ TABLE_POLICY = Algorithm(
     act=lambda table, observation, key, deterministic: table[jnp.argmax(observation, -1)],
     hyperparams={},
     steps_per_update=0,
+    env=None,
+    env_params=None,
 )
 """A "training state" that is a table of actions per tile."""
 

@@ -21,7 +21,7 @@ from typing import Any
 import ml_collections
 
 import jaxsafe_envs
-from jaxsafe.algorithms import ALGORITHMS, cvar_ppo
+from jaxsafe.algorithms import ALGORITHMS, cvar_ppo, trust_region, varcpo
 
 ENV_PRESETS: dict[str, dict[str, Any]] = {
     # Tabular and fast: finishes in minutes on a CPU. Cost discount as in the VaR-CPO paper.
@@ -73,6 +73,17 @@ ENV_PRESETS["EcoAnt-v2"] = ENV_PRESETS["EcoAnt-v1"]
 """Training defaults per environment, applied by :func:`make_config` over the algorithm's."""
 
 
+CHOICES: dict[str, tuple[str, ...]] = {
+    "variant": cvar_ppo.VARIANTS,
+    "lagrange_optimizer": ("adam", "sgd"),
+    "critic_normalization": trust_region.CRITIC_NORMALIZATIONS,
+    "moment_estimator": trust_region.MOMENT_ESTIMATORS,
+    "scale_matching": trust_region.SCALE_MATCHINGS,
+    "trust_region": varcpo.TRUST_REGIONS,
+}
+"""The string-valued ``algo`` fields and their valid values."""
+
+
 class ConfigError(ValueError):
     """An invalid config value; the message names the field and the value."""
 
@@ -105,6 +116,8 @@ def make_config(algo_name: str, env_name: str, **env_kwargs: Any) -> ml_collecti
     )
     for field, value in ENV_PRESETS.get(env_name, {}).items():
         section, _, name = field.rpartition(".")
+        if section == "algo" and name not in algo:
+            continue  # a preset for another family (e.g. PPO's clip_epsilon)
         (config[section] if section else config)[name] = value
     return config
 
@@ -150,9 +163,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
     )
     for field in ("discount", "gae_lambda", "cost_discount", "cost_gae_lambda"):
         _check(0.0 <= algo[field] <= 1.0, f"algo.{field}", algo[field], "must lie in [0, 1]")
-    for field in ("learning_rate", "clip_epsilon", "max_grad_norm"):
-        _check(algo[field] > 0.0, f"algo.{field}", algo[field], "must be positive")
-    _check(algo.entropy_coef >= 0.0, "algo.entropy_coef", algo.entropy_coef, "must be >= 0")
+    for field in ("learning_rate", "clip_epsilon", "max_grad_norm", "max_kl", "min_max_kl"):
+        if field in algo:
+            _check(algo[field] > 0.0, f"algo.{field}", algo[field], "must be positive")
+    for field in ("entropy_coef", "cg_damping", "recovery_hysteresis"):
+        if field in algo:
+            _check(algo[field] >= 0.0, f"algo.{field}", algo[field], "must be >= 0")
+    for field in ("cg_iterations", "backtrack_steps"):
+        if field in algo:
+            _check(algo[field] >= 1, f"algo.{field}", algo[field], "must be at least 1")
+    for field in ("backtrack_ratio", "critic_statistics_rate"):
+        if field in algo:
+            _check(0.0 < algo[field] < 1.0, f"algo.{field}", algo[field], "must lie in (0, 1)")
+    for field, valid in CHOICES.items():
+        if field in algo:
+            message = f"unknown {field}; valid: {list(valid)}"
+            _check(algo[field] in valid, f"algo.{field}", algo[field], message)
     if "cost_limit" in algo:
         _check(algo.cost_limit >= 0.0, "algo.cost_limit", algo.cost_limit, "must be >= 0")
     if "alpha" in algo:
@@ -160,19 +186,19 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for field in ("lagrange_learning_rate", "eta_learning_rate"):
         if field in algo:
             _check(algo[field] > 0.0, f"algo.{field}", algo[field], "must be positive")
-    if "lagrange_optimizer" in algo:
+    if "alpha_train" in algo:
         _check(
-            algo.lagrange_optimizer in ("adam", "sgd"),
-            "algo.lagrange_optimizer",
-            algo.lagrange_optimizer,
-            "must be 'adam' or 'sgd'",
+            algo.alpha < algo.alpha_train < 1.0,
+            "algo.alpha_train",
+            algo.alpha_train,
+            f"must lie in (alpha, 1) = ({algo.alpha}, 1)",
         )
-    if "variant" in algo:
+    if "recovery_hysteresis" in algo:
         _check(
-            algo.variant in cvar_ppo.VARIANTS,
-            "algo.variant",
-            algo.variant,
-            f"unknown CVaR-PPO variant; valid: {list(cvar_ppo.VARIANTS)}",
+            algo.recovery_hysteresis < 1.0,
+            "algo.recovery_hysteresis",
+            algo.recovery_hysteresis,
+            "must be < 1",
         )
     if "lagrange_init" in algo:
         _check(algo.lagrange_init >= 0.0, "algo.lagrange_init", algo.lagrange_init, "must be >= 0")

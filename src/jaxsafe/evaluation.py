@@ -41,6 +41,7 @@ from matplotlib.figure import Figure
 import jaxsafe_envs
 from jaxsafe import rollout
 from jaxsafe.algorithms import Algorithm
+from jaxsafe.augmented_state import inner_state, unwrapped
 from jaxsafe.checkpointing import Checkpointer
 from jaxsafe.sharding import seed_sharding
 from jaxsafe.train import make_algorithm
@@ -349,8 +350,7 @@ def load_run(workdir: str | Path) -> TrainedRun:
         state = checkpointer.restore(update, target)
     finally:
         checkpointer.close()
-    env, env_params = jaxsafe_envs.make(config.env.name, **config.env.kwargs)
-    return TrainedRun(config, algorithm, env, env_params, state, int(update))
+    return TrainedRun(config, algorithm, algorithm.env, algorithm.env_params, state, int(update))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,6 +397,7 @@ def evaluate_run(
     num_seeds = jax.tree.leaves(run.state)[0].shape[0]
     env, env_params = run.env, run.env_params
     record = _positions_recorder(env)
+    env = unwrapped(env)  # the task itself, for the pictures
     evaluate = functools.partial(
         run_episodes,
         run.algorithm,
@@ -450,12 +451,13 @@ def evaluate_run(
 
 def _positions_recorder(env: Any) -> RecordFn | None:
     """What the pictures of ``env`` need of every step (positions), or ``None``."""
-    if isinstance(env, jaxsafe_envs.IcyLake):
-        return lambda env_state: env_state.position
-    if isinstance(env, jaxsafe_envs.PointCircle):
-        return lambda env_state: jnp.stack([env_state.x, env_state.y])
-    if isinstance(env, jaxsafe_envs.AntCircle):
-        return lambda env_state: env_state.brax.pipeline_state.x.pos[0, :2]
+    task = unwrapped(env)
+    if isinstance(task, jaxsafe_envs.IcyLake):
+        return lambda env_state: inner_state(env_state).position
+    if isinstance(task, jaxsafe_envs.PointCircle):
+        return lambda env_state: jnp.stack([inner_state(env_state).x, inner_state(env_state).y])
+    if isinstance(task, jaxsafe_envs.AntCircle):
+        return lambda env_state: inner_state(env_state).brax.pipeline_state.x.pos[0, :2]
     return None
 
 
@@ -471,7 +473,7 @@ def _eco_ant_replay(run: TrainedRun, deterministic: bool, key: jax.Array, path: 
             num_episodes=1,
             deterministic=deterministic,
             cost_discount=float(run.config.algo.cost_discount),
-            record=lambda env_state: env_state.brax.pipeline_state,
+            record=lambda env_state: inner_state(env_state).brax.pipeline_state,
         )
     )
     results, pipeline_states = jax.device_get(replay(state, key))
@@ -479,7 +481,7 @@ def _eco_ant_replay(run: TrainedRun, deterministic: bool, key: jax.Array, path: 
     frames = [
         jax.tree.map(lambda leaf, t=t: leaf[t, 0], pipeline_states) for t in range(length + 1)
     ]
-    return save_brax_replay(run.env, frames, path)
+    return save_brax_replay(unwrapped(run.env), frames, path)
 
 
 def format_table(report: dict[str, Any], workdir: str | Path | None = None) -> str:

@@ -39,3 +39,7 @@ class Algorithm:
     """The traceable hyper-parameters and their configured values."""
     steps_per_update: int
     """Environment steps consumed by one ``update`` (``num_envs × num_steps``)."""
+    env: Any
+    """The environment the algorithm acts in, as it sees it (e.g. with a cost-augmented state);
+    evaluation steps this one."""
+    env_params: Any

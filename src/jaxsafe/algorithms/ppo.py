@@ -329,4 +329,6 @@ def make(
         act=act,
         hyperparams=hyperparams,
         steps_per_update=batch_size,
+        env=env,
+        env_params=env_params,
     )
