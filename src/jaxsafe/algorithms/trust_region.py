@@ -97,6 +97,30 @@ class Batch(NamedTuple):
     augmented_return: jax.Array  # Ĵ_ĉ = E[Σ γ_c^t ĉ_t] (0 without an augmented state)
 
 
+class Rollout(NamedTuple):
+    trajectory: rollout.Trajectory  # [T, N, ...]
+    records: episode_statistics.EpisodeRecord  # [T, N]
+
+
+class Prepared(NamedTuple):
+    """A batch with its values, advantages and episode-level estimates."""
+
+    batch: Batch
+    observation: jax.Array  # [T, N, D] normalised s̃_t
+    values: jax.Array  # [K, T, N]
+    estimates: dict[str, tuple[jax.Array, jax.Array, jax.Array]]  # see moment_estimates
+    moments: jax.Array  # [3] (μ̂, Ĵ_ĉ, mean episode length), the latest where unobserved
+
+
+class Phases(NamedTuple):
+    """The update as four pure functions; ``update`` runs them in this order."""
+
+    collect: Callable[[Any], tuple[Any, Rollout]]
+    prepare: Callable[[Any, Rollout], Prepared]
+    policy_step: Callable[[Any, Prepared], tuple[Any, dict[str, jax.Array]]]
+    fit_critics: Callable[[Any, Prepared], tuple[Any, dict[str, jax.Array]]]
+
+
 class Linearisation(NamedTuple):
     """The local problem of one update, as the constraint sets it."""
 
@@ -223,6 +247,13 @@ def moment_estimates(
 
 def make(config: ml_collections.ConfigDict, env, env_params, constraint: Constraint) -> Algorithm:
     """An algorithm of the trust-region family on ``env``, given its ``constraint``."""
+    return make_with_phases(config, env, env_params, constraint)[0]
+
+
+def make_with_phases(
+    config: ml_collections.ConfigDict, env, env_params, constraint: Constraint
+) -> tuple[Algorithm, Phases]:
+    """The algorithm and the four phases of its update, which the benchmarks time one by one."""
     algo = config.algo
     if constraint.augmented_state:
         env = CostAugmentedEnv(env, algo.cost_discount, constraint.threshold)
@@ -272,11 +303,10 @@ def make(config: ml_collections.ConfigDict, env, env_params, constraint: Constra
         )
         return distribution.mode() if deterministic else distribution.sample(seed=key)
 
-    def update(state: TrustRegionState) -> tuple[TrustRegionState, dict[str, jax.Array]]:
-        key, key_rollout, key_critics = jax.random.split(state.key, 3)
-        hyperparams = state.hyperparams
+    def collect(state: TrustRegionState) -> tuple[TrustRegionState, Rollout]:
+        """Phase 1: a batch with π_k; advances the environments and the key."""
+        key, key_rollout = jax.random.split(state.key)
 
-        # 1. Collect a batch with π_k.
         def behaviour(observation, key):
             distribution = policy_net.apply(
                 state.policy_params, normalize(state.normalizer, observation)
@@ -293,8 +323,12 @@ def make(config: ml_collections.ConfigDict, env, env_params, constraint: Constra
             algo.discount,
             algo.cost_discount,
         )
+        return state._replace(runner=runner, key=key), Rollout(trajectory, records)
 
-        # 2. Every stream's values and GAE.
+    def prepare(state: TrustRegionState, batch: Rollout) -> Prepared:
+        """Phase 2: every stream's values and GAE, the episode-level estimates."""
+        trajectory, records = batch
+        hyperparams = state.hyperparams
         observation = normalize(state.normalizer, trajectory.observation)
         next_observation = normalize(state.normalizer, trajectory.next_observation)
         values = critics.values(state.critics, observation)  # [K, T, N]
@@ -326,7 +360,6 @@ def make(config: ml_collections.ConfigDict, env, env_params, constraint: Constra
         )
         advantages = gae(jnp.stack(streams), values, next_values, stream_discounts, stream_lambdas)
 
-        # 3. Episode-level estimates, then the constraint's local problem.
         episode = episode_statistics.summarize(records)
         estimates = moment_estimates(
             trajectory,
@@ -347,22 +380,34 @@ def make(config: ml_collections.ConfigDict, env, env_params, constraint: Constra
             jnp.stack([mean_cost, augmented_return, episode["episode/length"]]),
             state.moments,
         )
-        batch = Batch(trajectory, records, advantages, episode, moments[0], moments[1])
+        return Prepared(
+            Batch(trajectory, records, advantages, episode, moments[0], moments[1]),
+            observation,
+            values,
+            estimates,
+            moments,
+        )
+
+    def policy_step(
+        state: TrustRegionState, prepared: Prepared
+    ) -> tuple[TrustRegionState, dict[str, jax.Array]]:
+        """Phase 3: the constraint's local problem, the CPO solve and the line search."""
+        batch, hyperparams = prepared.batch, state.hyperparams
         constraint_state, linearisation, constraint_metrics = constraint.linearise(
             state.constraint, hyperparams, batch
         )
-        horizon = effective_horizon(moments[2], algo.cost_discount, algo.scale_matching)
+        horizon = effective_horizon(prepared.moments[2], algo.cost_discount, algo.scale_matching)
         c = linearisation.constraint_value / horizon
+        advantages = batch.advantages
         centred = advantages - advantages.mean(axis=(1, 2), keepdims=True)
         constraint_advantage = jnp.tensordot(linearisation.constraint_weights, centred, axes=1)
 
-        # 4. The trust-region step on the actor: g, b, H v, then the CPO solve.
         samples = jax.tree.map(
             lambda x: x.reshape(batch_size, *x.shape[2:]),
             {
-                "observation": observation,
-                "action": trajectory.action,
-                "log_prob": trajectory.log_prob,
+                "observation": prepared.observation,
+                "action": batch.trajectory.action,
+                "log_prob": batch.trajectory.log_prob,
                 "objective": linearisation.objective_advantage,
                 "constraint": constraint_advantage,
             },
@@ -381,6 +426,7 @@ def make(config: ml_collections.ConfigDict, env, env_params, constraint: Constra
             distribution = policy_net.apply(params, samples["observation"])
             return jnp.mean(old_distribution.kl_divergence(distribution))
 
+        # g, b and H v on the actor only, then the CPO solve.
         surrogates_old, pullback = jax.vjp(surrogates, old_params)
         (g,) = pullback(jnp.array([1.0, 0.0]))
         (b,) = pullback(jnp.array([0.0, 1.0]))
@@ -397,8 +443,8 @@ def make(config: ml_collections.ConfigDict, env, env_params, constraint: Constra
             )
         step, info = cpo_step(g, b, c, hvp, max_kl, algo.cg_iterations)
 
-        # 5. Backtracking: the first candidate with KL ≤ δ, a bounded constraint surrogate and
-        #    (cases ≥ 2) no loss of reward surrogate.
+        # Backtracking: the first candidate with KL ≤ δ, a bounded constraint surrogate and
+        # (cases ≥ 2) no loss of reward surrogate.
         def evaluate(params):
             objective, constraint_surrogate = surrogates(params)
             kl = mean_kl(params)
@@ -418,44 +464,13 @@ def make(config: ml_collections.ConfigDict, env, env_params, constraint: Constra
         policy_params, search = backtracking_line_search(
             old_params, step, evaluate, algo.backtrack_ratio, algo.backtrack_steps
         )
-
-        # 6. The critics, on their λ-returns.
-        targets = (advantages + values).reshape(num_streams, batch_size)
-        critic_state, critic_losses = critics.fit(
-            state.critics,
-            samples["observation"],
-            targets,
-            key_critics,
-            algo.num_epochs,
-            algo.num_minibatches,
-        )
-
-        # 7. The normaliser learns from this batch only after it has been used.
-        normalizer = normalization.update(
-            state.normalizer, trajectory.observation.reshape(batch_size, *observation_shape)
-        )
-        state = TrustRegionState(
-            policy_params=policy_params,
-            critics=critic_state,
-            normalizer=normalizer,
-            runner=runner,
-            constraint=constraint_state,
-            moments=moments,
-            hyperparams=hyperparams,
-            key=key,
-            update_step=state.update_step + 1,
-        )
         accepted = search.accepted
+        kept = jax.tree.map(lambda m: jnp.where(accepted, m, 0.0), search.metrics)
         metrics = {
-            **episode,
             **constraint_metrics,
-            "loss/policy": -(
-                surrogates_old[0] + jnp.where(accepted, search.metrics["improvement"], 0.0)
-            ),
-            "loss/value": critic_losses[REWARD],
-            "loss/cost_value": critic_losses[COST],
-            "policy/kl": jnp.where(accepted, search.metrics["kl"], 0.0),
-            "policy/improvement": jnp.where(accepted, search.metrics["improvement"], 0.0),
+            "loss/policy": -(surrogates_old[0] + kept["improvement"]),
+            "policy/kl": kept["kl"],
+            "policy/improvement": kept["improvement"],
             "policy/entropy": old_distribution.entropy().mean(),
             "trust_region/case": info.case,
             "trust_region/lambda": info.lagrange_multiplier,
@@ -468,21 +483,56 @@ def make(config: ml_collections.ConfigDict, env, env_params, constraint: Constra
             "trust_region/horizon": horizon,
             "trust_region/accepted": accepted.astype(jnp.float32),
             "trust_region/step_fraction": search.step_fraction,
-            "trust_region/constraint_change": jnp.where(
-                accepted, search.metrics["constraint_change"], 0.0
-            ),
-            "constraint/mean_cost": moments[0],
+            "trust_region/constraint_change": kept["constraint_change"],
+        }
+        state = state._replace(
+            policy_params=policy_params, constraint=constraint_state, moments=prepared.moments
+        )
+        return state, metrics
+
+    def fit_critics(
+        state: TrustRegionState, prepared: Prepared
+    ) -> tuple[TrustRegionState, dict[str, jax.Array]]:
+        """Phase 4: every critic on its λ-returns."""
+        key, key_critics = jax.random.split(state.key)
+        targets = (prepared.batch.advantages + prepared.values).reshape(num_streams, batch_size)
+        observation = prepared.observation.reshape(batch_size, *observation_shape)
+        critic_state, losses = critics.fit(
+            state.critics, observation, targets, key_critics, algo.num_epochs, algo.num_minibatches
+        )
+        metrics = {"loss/value": losses[REWARD], "loss/cost_value": losses[COST]}
+        if constraint.augmented_state:
+            metrics["loss/augmented_cost_value"] = losses[AUGMENTED_COST]
+        return state._replace(critics=critic_state, key=key), metrics
+
+    def update(state: TrustRegionState) -> tuple[TrustRegionState, dict[str, jax.Array]]:
+        state, batch = collect(state)
+        prepared = prepare(state, batch)
+        state, policy_metrics = policy_step(state, prepared)
+        state, critic_metrics = fit_critics(state, prepared)
+        # The normaliser learns from this batch only after it has been used.
+        observation = batch.trajectory.observation.reshape(batch_size, *observation_shape)
+        state = state._replace(
+            normalizer=normalization.update(state.normalizer, observation),
+            update_step=state.update_step + 1,
+        )
+        trajectory, estimates = batch.trajectory, prepared.estimates
+        metrics = {
+            **prepared.batch.episode,
+            **policy_metrics,
+            **critic_metrics,
+            "constraint/mean_cost": prepared.moments[0],
             "constraint/mean_cost_critic": estimates["critic"][0],
             "constraint/mean_cost_episodes": estimates["episodes"][0],
             "batch/cost": trajectory.cost.mean(),
-            "batch/cost_value": values[COST].mean(),
+            "batch/cost_value": prepared.values[COST].mean(),
         }
         if constraint.augmented_state:
-            metrics["loss/augmented_cost_value"] = critic_losses[AUGMENTED_COST]
-            metrics["constraint/augmented_return"] = moments[1]
+            metrics["constraint/augmented_return"] = prepared.moments[1]
             metrics["constraint/augmented_return_critic"] = estimates["critic"][1]
         return state, metrics
 
+    phases = Phases(collect, prepare, policy_step, fit_critics)
     return Algorithm(
         init=init,
         update=update,
@@ -491,4 +541,4 @@ def make(config: ml_collections.ConfigDict, env, env_params, constraint: Constra
         steps_per_update=batch_size,
         env=env,
         env_params=env_params,
-    )
+    ), phases
