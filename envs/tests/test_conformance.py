@@ -142,3 +142,30 @@ def test_spaces_contain_what_the_env_produces(name):
     assert observation_space.contains(jnp.asarray(obs[-1, 0]))
     action_space = env.action_space(params)
     assert action_space.contains(action_space.sample(jax.random.key(3)))
+
+
+@pytest.mark.parametrize("name", ["AntCircle-v1", "EcoAnt-v1", "EcoAnt-v2"])
+def test_brax_auto_resets_are_uniform_draws_from_the_reset_pool(name):
+    """The brax tasks restart from their reset pool (the default): every restart is a pool
+    state, the pool is used about as evenly as uniform draws use it, and no environment replays
+    its first state or, but for 1/P chance, the start of its previous episode."""
+    env, params, _ = _compiled(name)
+    obs0, (obs, _, terminated, truncated, _) = _result(name)
+    pool_obs, _ = jax.vmap(env.start_episode, in_axes=(0, None))(env.reset_pool, params)
+    pool_index = {row.tobytes(): i for i, row in enumerate(np.asarray(pool_obs))}
+    done = terminated | truncated
+    starts = [
+        [pool_index[obs[t, n].tobytes()] for t in np.flatnonzero(done[:, n])]
+        for n in range(NUM_ENVS)
+    ]
+    draws = sum(len(s) for s in starts)
+    assert draws >= NUM_ENVS  # every episode is truncated at step HORIZON
+    # n uniform draws from P states hit P (1 − (1 − 1/P)^n) distinct ones on average.
+    size = env.reset_pool_size
+    expected_distinct = size * (1.0 - (1.0 - 1.0 / size) ** draws)
+    distinct = len({i for s in starts for i in s})
+    assert 0.95 * expected_distinct <= distinct <= size
+    repeats = sum(a == b for s in starts for a, b in zip(s[:-1], s[1:], strict=True))
+    assert repeats <= 10  # about draws / P expected
+    for n in range(NUM_ENVS):
+        assert not np.any(np.all(obs[done[:, n], n] == obs0[n], axis=-1))

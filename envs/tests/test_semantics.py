@@ -312,17 +312,18 @@ def eco():
     """Lazily built EcoAnt environments with noise_scale=0 and their jitted functions."""
     cache = {}
 
-    def get(name):
-        if name not in cache:
-            env, params = jaxsafe_envs.make(name, noise_scale=0.0)
-            cache[name] = SimpleNamespace(
+    def get(name, **kwargs):
+        key = (name, *sorted(kwargs.items()))
+        if key not in cache:
+            env, params = jaxsafe_envs.make(name, noise_scale=0.0, **kwargs)
+            cache[key] = SimpleNamespace(
                 env=env,
                 params=params,
                 reset_env=jax.jit(env.reset_env),
                 step_env=_jit_strong(env.step_env),
                 step=_jit_strong(env.step),  # gymnax's auto-resetting step
             )
-        return cache[name]
+        return cache[key]
 
     return get
 
@@ -505,6 +506,63 @@ def test_ecoant_resets_are_fresh(eco):
     for i in range(len(starts)):
         for j in range(i + 1, len(starts)):
             assert not np.array_equal(starts[i][:-1], starts[j][:-1]), (i, j)
+
+
+def test_brax_tasks_validate_reset_pool_keywords():
+    for name in ("AntCircle-v1", "EcoAnt-v1", "EcoAnt-v2"):
+        assert {"reset_pool_size", "reset_pool_seed"} <= set(jaxsafe_envs.keywords(name))
+        with pytest.raises(ValueError, match="reset_pool_size"):
+            jaxsafe_envs.make(name, reset_pool_size=-1)
+
+
+def test_ecoant_reset_pool_holds_distinct_brax_resets(eco, ant_ref):
+    """Pool state i is brax's own reset of key i of ``split(key(reset_pool_seed), P)``."""
+    env = eco("EcoAnt-v2").env
+    size = env.reset_pool_size
+    pool = env.reset_pool
+    assert pool.obs.shape == (size, 27)
+    keys = jax.random.split(jax.random.key(env.reset_pool_seed), size)
+    ends = np.array([0, size - 1])
+    refs = [ant_ref.reset(keys[i]) for i in ends]
+    expected = jax.tree.map(lambda *leaves: np.stack(leaves), *refs)
+    assert_array_equal(np.asarray(pool.obs[ends]), expected.obs)
+    jax.tree.map(
+        lambda stacked, leaves: assert_allclose(stacked[ends], leaves, rtol=1e-5, atol=1e-6),
+        pool.pipeline_state,
+        expected.pipeline_state,
+    )
+    assert len(np.unique(np.asarray(pool.obs), axis=0)) == size
+
+
+@pytest.mark.parametrize("reset_pool_size", [None, 0])
+def test_ecoant_auto_reset_state(reset_pool_size, eco, ant_ref):
+    """At an episode end ``step`` restarts from pool[i], i ~ U{0, …, P−1} drawn from the step's
+    reset key (default), or from brax's reset of that key (``reset_pool_size=0``)."""
+    kwargs = {} if reset_pool_size is None else {"reset_pool_size": reset_pool_size}
+    e = eco("EcoAnt-v2", **kwargs)
+    params = e.params.replace(max_steps_in_episode=jnp.int32(2))
+    _, state = eco("EcoAnt-v2").reset_env(jax.random.key(50), params)
+    actions = _ant_actions(51, 2)
+    for t in range(2):
+        key = jax.random.key(52 + t)
+        obs, state, _, terminated, truncated, info = e.step(key, state, actions[t], params)
+    assert bool(truncated) and not bool(terminated)
+    assert not np.array_equal(np.asarray(obs), np.asarray(info["final_observation"]))
+
+    key_reset = jax.random.split(key)[1]
+    if reset_pool_size == 0:
+        expected = ant_ref.reset(key_reset)
+    else:
+        index = jax.random.randint(key_reset, (), 0, e.env.reset_pool_size)
+        expected = jax.tree.map(lambda stacked: stacked[index], e.env.reset_pool)
+    assert_array_equal(np.asarray(obs[:-1]), np.asarray(expected.obs))
+    assert float(obs[-1]) == 1.0
+    assert int(state.time) == 0 and float(state.battery) == float(params.battery)
+    jax.tree.map(
+        lambda leaf, ref: assert_allclose(leaf, ref, rtol=1e-5, atol=1e-6),
+        state.brax.pipeline_state,
+        expected.pipeline_state,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,9 +18,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from brax import envs as brax_envs
 from flax import struct
 
-from jaxsafe_envs.brax_task import BraxTask, BraxTaskState, make_brax_env
+from jaxsafe_envs.brax_task import (
+    DEFAULT_RESET_POOL_SIZE,
+    BraxTask,
+    BraxTaskState,
+    make_brax_env,
+)
 
 
 @struct.dataclass
@@ -40,6 +46,9 @@ class AntCircle(BraxTask):
         x_limit: the cost is paid while |x| exceeds it.
         backend: brax physics backend.
         episode_length: truncation horizon.
+        reset_pool_size: P pre-drawn brax initial states the auto-reset picks from (default
+            1024); 0 runs brax's reset at every auto-reset. See ``jaxsafe_envs.brax_task``.
+        reset_pool_seed: seed the pool is drawn with.
     """
 
     def __init__(
@@ -48,13 +57,15 @@ class AntCircle(BraxTask):
         x_limit: float = 3.0,
         backend: str = "generalized",
         episode_length: int = 500,
+        reset_pool_size: int = DEFAULT_RESET_POOL_SIZE,
+        reset_pool_seed: int = 0,
     ):
         if radius <= 0 or x_limit < 0 or episode_length < 1:
             raise ValueError(
                 "AntCircle: radius and episode_length must be positive, x_limit non-negative"
             )
         ant = make_brax_env("ant", backend, exclude_current_positions_from_observation=False)
-        super().__init__(ant)
+        super().__init__(ant, reset_pool_size=reset_pool_size, reset_pool_seed=reset_pool_seed)
         self._default_params = AntCircleParams(
             radius=jnp.float32(radius),
             x_limit=jnp.float32(x_limit),
@@ -69,8 +80,9 @@ class AntCircle(BraxTask):
     def name(self) -> str:
         return "AntCircle-v1"
 
-    def reset_env(self, key: jax.Array, params: AntCircleParams) -> tuple[jax.Array, BraxTaskState]:
-        ant = self.brax_env.reset(key)
+    def start_episode(
+        self, ant: brax_envs.State, params: AntCircleParams
+    ) -> tuple[jax.Array, BraxTaskState]:
         return ant.obs, BraxTaskState(brax=ant, time=jnp.int32(0))
 
     def step_env(

@@ -2,17 +2,44 @@
 
 A task owns one of brax's own environments (``brax.envs.get_environment``) and calls its
 ``reset``/``step`` unchanged; the task adds cost, extra observation entries and its own
-termination on top. gymnax's ``Environment.step`` supplies the rest of the contract: the time
-limit as *truncation* (never merged into termination), ``info["final_observation"]``, and an
-auto-reset that starts every episode from a fresh random brax state.
+termination on top. ``BraxTask.step`` keeps gymnax's contract: the time limit as *truncation*
+(never merged into termination), ``info["final_observation"]``, and an auto-reset that starts
+every episode from a random brax initial state.
 
-The carried state holds a single brax state per environment. (brax's ``AutoResetWrapper``, used
-by the reference ``safenax`` package, carries a second copy — the first pipeline state — and
-replays it on every reset.) The price of a fresh reset is one ``pipeline_init`` per step, which
-``benchmarks/env_throughput.py`` measures against that reference.
+Why the auto-reset has two paths. Under ``vmap`` a per-environment ``done`` cannot branch, so
+gymnax's ``step`` computes the reset state for every environment on every step and selects it
+where ``done``:
+
+    s' = select(done, reset(k), step(s, a))
+
+For brax that reset is a ``pipeline_init`` (forward kinematics, centre of mass, mass matrix and
+its inverse, contact Jacobian), a few percent of an Ant step, paid on every step although
+episodes end every few hundred steps. The reference ``safenax`` package avoids it by carrying
+each environment's first state and replaying it on every reset, so each environment restarts
+from one and the same state forever.
+
+The default path here is a *reset pool*: ``reset_pool_size`` = P initial states drawn i.i.d.
+from brax's own reset (one vmapped ``brax_env.reset`` over P keys from ``reset_pool_seed``),
+built once per environment object, the first time ``step`` is traced. An auto-reset draws an
+index uniformly from the step's reset key and gathers that state:
+
+    s' = select(done, pool[i], step(s, a)),    i ~ U{0, …, P−1} from the reset key
+
+which is a copy of one ~5.6 kB row (Ant, generalized backend) instead of a ``pipeline_init``.
+Each episode's start is still drawn at random at every reset, independently of the
+environment's earlier episodes and of the other environments; what it gives up is the
+continuum: starts come from P fixed draws of brax's start distribution (a bootstrap of it), so
+two given episodes share a start with probability 1/P. The pool is a constant of the compiled
+program (P × the state size: 5.8 MB for P = 1024 on the Ant), not part of ``params`` or the
+per-environment state, so vmapping over params or environments does not copy it.
+``reset_pool_size=0`` restores gymnax's exact path: every auto-reset is ``brax_env.reset`` of the
+step's reset key. ``reset`` (the first reset) is always brax's own reset of its key.
 """
 
 from __future__ import annotations
+
+import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +49,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
+DEFAULT_RESET_POOL_SIZE = 1024
 
 
 @struct.dataclass
@@ -38,16 +66,35 @@ def make_brax_env(name: str, backend: str, **kwargs) -> PipelineEnv:
 
 
 class BraxTask(environment.Environment):
-    """Base of the brax CMDP tasks: spaces, horizon and the wrapped brax environment.
+    """Base of the brax CMDP tasks: spaces, horizon, the wrapped brax environment, auto-reset.
+
+    A task implements ``start_episode`` (its state and observation at a given brax initial
+    state) and ``step_env``; ``reset_env`` and the auto-reset of ``step`` are built on them.
 
     Args:
         brax_env: the brax environment whose ``reset``/``step`` the task calls.
         extra_observations: how many entries the task appends to brax's observation.
+        reset_pool_size: P, the number of pre-drawn brax initial states the auto-reset picks
+            from; 0 runs brax's reset at every auto-reset instead (see the module docstring).
+        reset_pool_seed: seed of the keys the pool's states are drawn with.
     """
 
-    def __init__(self, brax_env: PipelineEnv, extra_observations: int = 0):
+    def __init__(
+        self,
+        brax_env: PipelineEnv,
+        extra_observations: int = 0,
+        reset_pool_size: int = DEFAULT_RESET_POOL_SIZE,
+        reset_pool_seed: int = 0,
+    ):
         super().__init__()
+        if reset_pool_size < 0:
+            raise ValueError(
+                f"{type(self).__name__}: reset_pool_size must be >= 0 (0: exact resets), "
+                f"got {reset_pool_size}"
+            )
         self.brax_env = brax_env
+        self.reset_pool_size = reset_pool_size
+        self.reset_pool_seed = reset_pool_seed
         self._observation_size = brax_env.observation_size + extra_observations
 
     @property
@@ -60,3 +107,57 @@ class BraxTask(environment.Environment):
 
     def observation_space(self, params=None) -> spaces.Box:
         return spaces.Box(-jnp.inf, jnp.inf, (self._observation_size,), jnp.float32)
+
+    def start_episode(self, brax_state: brax_envs.State, params: Any) -> tuple[jax.Array, Any]:
+        """The task's observation and state at the start of an episode from ``brax_state``."""
+        raise NotImplementedError
+
+    def reset_env(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
+        """An episode started from brax's own reset of ``key``."""
+        return self.start_episode(self.brax_env.reset(key), params)
+
+    @functools.cached_property
+    def reset_pool(self) -> brax_envs.State:
+        """The P brax initial states of the auto-reset, stacked on a leading axis.
+
+        Built eagerly on first use, even inside a trace, so that it is a concrete constant.
+        """
+        with jax.ensure_compile_time_eval():
+            keys = jax.random.split(jax.random.key(self.reset_pool_seed), self.reset_pool_size)
+            return jax.block_until_ready(jax.jit(jax.vmap(self.brax_env.reset))(keys))
+
+    def auto_reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
+        """The episode ``step`` starts where one ends: a pool state picked by ``key``, or
+        brax's reset of ``key`` when ``reset_pool_size`` is 0."""
+        if self.reset_pool_size == 0:
+            return self.reset_env(key, params)
+        index = jax.random.randint(key, (), 0, self.reset_pool_size)
+        return self.start_episode(jax.tree.map(lambda leaf: leaf[index], self.reset_pool), params)
+
+    @functools.partial(jax.jit, static_argnames=("self",))
+    def step(
+        self, key: jax.Array, state: Any, action: jax.Array, params: Any = None
+    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
+        """gymnax's ``Environment.step`` with ``auto_reset`` in place of ``reset_env``.
+
+        Same key split, truncation, select and ``info`` entries as gymnax 1.0's, so with
+        ``reset_pool_size=0`` it returns exactly what gymnax's ``step`` does.
+        """
+        if params is None:
+            params = self.default_params
+        key_step, key_reset = jax.random.split(key)
+        obs_step, state_step, reward, terminated, info = self.step_env(
+            key_step, state, action, params
+        )
+        truncated = self.is_truncated(state_step, params)
+        done = jnp.logical_or(terminated, truncated)
+        obs_reset, state_reset = self.auto_reset(key_reset, params)
+        state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_reset, state_step)
+        obs = jax.lax.select(done, obs_reset, obs_step)
+        info = {
+            **info,
+            "terminated": terminated,
+            "truncated": truncated,
+            "final_observation": obs_step,
+        }
+        return obs, state, reward, terminated, truncated, info

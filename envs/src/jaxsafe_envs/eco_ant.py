@@ -20,9 +20,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from brax import envs as brax_envs
 from flax import struct
 
-from jaxsafe_envs.brax_task import BraxTask, BraxTaskState, make_brax_env
+from jaxsafe_envs.brax_task import (
+    DEFAULT_RESET_POOL_SIZE,
+    BraxTask,
+    BraxTaskState,
+    make_brax_env,
+)
 
 COST_KINDS = ("sparse", "dense")
 
@@ -50,6 +56,9 @@ class EcoAnt(BraxTask):
         noise_scale: motor noise σ.
         backend: brax physics backend.
         episode_length: truncation horizon.
+        reset_pool_size: P pre-drawn brax initial states the auto-reset picks from (default
+            1024); 0 runs brax's reset at every auto-reset. See ``jaxsafe_envs.brax_task``.
+        reset_pool_seed: seed the pool is drawn with.
     """
 
     def __init__(
@@ -59,6 +68,8 @@ class EcoAnt(BraxTask):
         noise_scale: float = 0.1,
         backend: str = "generalized",
         episode_length: int = 1000,
+        reset_pool_size: int = DEFAULT_RESET_POOL_SIZE,
+        reset_pool_seed: int = 0,
     ):
         if cost not in COST_KINDS:
             raise ValueError(f"EcoAnt: unknown cost {cost!r}; valid: {list(COST_KINDS)}")
@@ -66,7 +77,12 @@ class EcoAnt(BraxTask):
             raise ValueError(
                 "EcoAnt: battery and episode_length must be positive, noise_scale non-negative"
             )
-        super().__init__(make_brax_env("ant", backend), extra_observations=1)
+        super().__init__(
+            make_brax_env("ant", backend),
+            extra_observations=1,
+            reset_pool_size=reset_pool_size,
+            reset_pool_seed=reset_pool_seed,
+        )
         self.cost_kind = cost
         self._default_params = EcoAntParams(
             battery=jnp.float32(battery),
@@ -82,8 +98,9 @@ class EcoAnt(BraxTask):
     def name(self) -> str:
         return "EcoAnt-v1" if self.cost_kind == "sparse" else "EcoAnt-v2"
 
-    def reset_env(self, key: jax.Array, params: EcoAntParams) -> tuple[jax.Array, EcoAntState]:
-        ant = self.brax_env.reset(key)
+    def start_episode(
+        self, ant: brax_envs.State, params: EcoAntParams
+    ) -> tuple[jax.Array, EcoAntState]:
         state = EcoAntState(brax=ant, time=jnp.int32(0), battery=params.battery)
         return self._observation(ant.obs, state.battery, params), state
 
