@@ -128,6 +128,32 @@ def test_invalid_configs_name_the_field(field, value, message):
         validate(config)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_kl", 0.0, "config.algo.max_kl = 0.0: must be positive"),
+        ("max_kl", -0.01, "config.algo.max_kl = -0.01: must be positive"),
+        ("min_max_kl", 0.0, "config.algo.min_max_kl = 0.0: must be positive"),
+        ("backtrack_ratio", 1.0, r"config.algo.backtrack_ratio = 1.0: must lie in \(0, 1\)"),
+        ("backtrack_ratio", 0.0, r"config.algo.backtrack_ratio = 0.0: must lie in \(0, 1\)"),
+        ("moment_estimator", "mean", "config.algo.moment_estimator = 'mean': unknown"),
+        ("critic_normalization", "batch", "config.algo.critic_normalization = 'batch': unknown"),
+        ("scale_matching", "steps", "config.algo.scale_matching = 'steps': unknown"),
+        ("trust_region", "trusty", "config.algo.trust_region = 'trusty': unknown trust_region"),
+        ("alpha_train", 0.05, r"config.algo.alpha_train = 0.05: must lie in \(alpha, 1\)"),
+        ("alpha_train", 0.01, r"config.algo.alpha_train = 0.01: must lie in \(alpha, 1\)"),
+        ("alpha_train", 1.0, r"config.algo.alpha_train = 1.0: must lie in \(alpha, 1\)"),
+        ("recovery_hysteresis", 1.0, "config.algo.recovery_hysteresis = 1.0: must be < 1"),
+    ],
+)
+def test_invalid_trust_region_configs_name_the_field(field, value, message):
+    config = tiny_config("varcpo")  # alpha = 0.05; the trust-region fields exist
+    validate(config)
+    config.algo[field] = value
+    with pytest.raises(ConfigError, match=message):
+        validate(config)
+
+
 def test_unknown_env_keyword_is_named():
     config = tiny_config("ppo")
     config.env.kwargs.batery = 5.0
