@@ -78,20 +78,38 @@ class CostAugmentedEnv(environment.Environment):
         ).astype(observation.dtype)
         return jnp.concatenate([observation, features], axis=-1)
 
-    def reset(self, key: jax.Array, params: Any = None) -> tuple[jax.Array, CostAugmentedState]:
-        params = self.default_params if params is None else params
+    def reset_env(self, key: jax.Array, params: Any) -> tuple[jax.Array, CostAugmentedState]:
         observation, env_state = self.env.reset(key, params)
         state = CostAugmentedState(env_state, jnp.float32(0.0), jnp.float32(1.0), jnp.int32(0))
         return self._augment(observation, 0.0, 1.0, 0, params), state
 
+    def _advance(self, state: CostAugmentedState, cost: jax.Array):
+        """(C_{t+1}, γ^{t+1}, t + 1) after a step of cost c_t."""
+        return (
+            state.cost_so_far + state.cost_discount_factor * cost,
+            state.cost_discount_factor * self.cost_discount,
+            state.time + 1,
+        )
+
+    def step_env(self, key: jax.Array, state: CostAugmentedState, action: Any, params: Any):
+        """One step without auto-reset (gymnax's ``step_env``)."""
+        observation, env_state, reward, terminated, info = self.env.step_env(
+            key, state.env_state, action, params
+        )
+        features = self._advance(state, info["cost"])
+        observation = self._augment(observation, *features, params)
+        return observation, CostAugmentedState(env_state, *features), reward, terminated, info
+
+    def is_truncated(self, state: CostAugmentedState, params: Any) -> jax.Array:
+        return self.env.is_truncated(state.env_state, params)
+
     def step(self, key: jax.Array, state: CostAugmentedState, action: Any, params: Any = None):
+        """The wrapped environment's step, with its own auto-reset, and the features."""
         params = self.default_params if params is None else params
         observation, env_state, reward, terminated, truncated, info = self.env.step(
             key, state.env_state, action, params
         )
-        cost_so_far = state.cost_so_far + state.cost_discount_factor * info["cost"]
-        cost_discount_factor = state.cost_discount_factor * self.cost_discount
-        time = state.time + 1
+        cost_so_far, cost_discount_factor, time = self._advance(state, info["cost"])
         final_observation = self._augment(
             info["final_observation"], cost_so_far, cost_discount_factor, time, params
         )

@@ -6,7 +6,7 @@ on::
     seed, num_seeds, total_timesteps
     env.name, env.kwargs              # jaxsafe_envs.make(env.name, **env.kwargs)
     algo.name, algo.*                 # the algorithm's hyper-parameters (algo.cost_limit, ...)
-    log.*                             # updates_per_chunk, tensorboard, progress
+    log.*                             # updates_per_chunk, tensorboard, progress, cost_threshold
     checkpoint.*                      # every_chunks, max_to_keep
 
 Experiment files call :func:`make_config` (the algorithm's defaults, then the environment's
@@ -107,6 +107,8 @@ def make_config(algo_name: str, env_name: str, **env_kwargs: Any) -> ml_collecti
                 "updates_per_chunk": 10,  # updates per jitted call between host logging
                 "tensorboard": False,
                 "progress": True,  # the live progress line
+                # d: log "episode/cost_exceedance", the fraction of episodes with C_γ ≥ d
+                "cost_threshold": None,
             },
             "checkpoint": {
                 "every_chunks": 1,  # save after every this many chunks (and at the end)
@@ -186,6 +188,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for field in ("lagrange_learning_rate", "eta_learning_rate"):
         if field in algo:
             _check(algo[field] > 0.0, f"algo.{field}", algo[field], "must be positive")
+    if "min_max_kl" in algo:
+        _check(
+            algo.min_max_kl <= algo.max_kl,
+            "algo.min_max_kl",
+            algo.min_max_kl,
+            f"must not exceed algo.max_kl = {algo.max_kl}",
+        )
     if "alpha_train" in algo:
         _check(
             algo.alpha < algo.alpha_train < 1.0,

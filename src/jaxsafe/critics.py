@@ -147,8 +147,8 @@ class Critics:
             num_epochs, num_minibatches: passes over the batch and minibatches per pass.
 
         Returns:
-            The fitted critics and their ``[K]`` mean squared errors in normalised units,
-            averaged over the minibatch steps.
+            The fitted critics and their ``[K]`` losses ½·MSE in normalised units, averaged
+            over the minibatch steps.
         """
         batch_size = observation.shape[0]
         minibatch_size = batch_size // num_minibatches

@@ -145,14 +145,17 @@ def step(
     return acc, record
 
 
-def summarize(records: EpisodeRecord) -> dict[str, jax.Array]:
+def summarize(records: EpisodeRecord, cost_threshold: float | None = None) -> dict[str, jax.Array]:
     """Means over the finished episodes of a stack of records (any shape, e.g. ``[T, N]``).
 
     Returns a dict of float32 scalars with keys ``"episode/return"``,
     ``"episode/discounted_return"``, ``"episode/cost"``, ``"episode/discounted_cost"``,
     ``"episode/length"``, ``"episode/<counter>"`` for each counter, and ``"episode/count"``, the
-    number of finished episodes. When no episode finished, the count is 0 and every mean is 0
-    (not NaN); consumers should weight or skip by ``"episode/count"``.
+    number of finished episodes. With a ``cost_threshold`` d, also ``"episode/cost_exceedance"``,
+    the fraction of episodes whose discounted cost reached d (the empirical P(C ≥ d) of a VaR
+    constraint, logged for any algorithm so that risk can be compared across them). When no
+    episode finished, the count is 0 and every mean is 0 (not NaN); consumers should weight or
+    skip by ``"episode/count"``.
     """
     done = records.done
     count = jnp.sum(done, dtype=jnp.float32)
@@ -169,5 +172,7 @@ def summarize(records: EpisodeRecord) -> dict[str, jax.Array]:
         "episode/length": mean(records.length),
     }
     summary |= {f"episode/{name}": mean(total) for name, total in records.counters.items()}
+    if cost_threshold is not None:
+        summary["episode/cost_exceedance"] = mean(records.discounted_cost >= cost_threshold)
     summary["episode/count"] = count
     return summary

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from jaxsafe.evaluation import RunNotFoundError, evaluate_run, format_table
 
@@ -26,6 +26,7 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
     try:
         evaluation = evaluate_run(
             _WORKDIR.value, _EPISODES.value, _DETERMINISTIC.value, _SEED.value

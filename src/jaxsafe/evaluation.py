@@ -397,7 +397,6 @@ def evaluate_run(
     num_seeds = jax.tree.leaves(run.state)[0].shape[0]
     env, env_params = run.env, run.env_params
     record = _positions_recorder(env)
-    env = unwrapped(env)  # the task itself, for the pictures
     evaluate = functools.partial(
         run_episodes,
         run.algorithm,
@@ -426,6 +425,7 @@ def evaluate_run(
 
     output = workdir / EVAL_DIR
     lengths = np.asarray(results.length)  # [S, E]
+    env = unwrapped(env)  # the task itself, for the pictures
     if isinstance(env, jaxsafe_envs.IcyLake):
         # recording [S, H + 1, E]: every seed's episodes.
         files.append(

@@ -260,6 +260,58 @@ def _decorate(axes: Any, metric: str, run_name: str, x_key: str, legend_columns:
     axes.legend(fontsize="small", ncols=legend_columns, loc="best", framealpha=0.8)
 
 
+def plot_comparison(
+    runs: Mapping[str, str | PathLike[str]],
+    metrics: Sequence[str],
+    output_dir: str | PathLike[str],
+    *,
+    reference_lines: Mapping[str, float] | None = None,
+) -> list[Path]:
+    """Overlays the learning curves of several runs, one PNG per metric.
+
+    Each run is drawn as its mean across seeds with a ± std band in its own colour (seeds
+    aligned as in :func:`plot_run`), so algorithms can be compared on one axis.
+
+    Args:
+      runs: label (e.g. ``"VaR-CPO"``) to the run's work directory.
+      metrics: metric names; a metric no run logged is skipped.
+      output_dir: where to write ``<metric with "/" replaced by "_">.png`` (created if needed).
+      reference_lines: metric name to a level drawn as a horizontal dashed line.
+
+    Returns:
+      The written paths, in the order of ``metrics``.
+    """
+    data = {label: load_metrics(workdir) for label, workdir in runs.items()}
+    output_dir = Path(output_dir)
+    reference_lines = reference_lines or {}
+    paths = []
+    for metric in metrics:
+        present = {label: d for label, d in data.items() if _present(d, metric)}
+        if not present:
+            continue
+        figure = Figure(figsize=(7.5, 4.5), layout="constrained")
+        FigureCanvasAgg(figure)
+        axes = figure.add_subplot()
+        x_key = "env_steps"
+        for label, run in present.items():
+            x_key = _x_key(run)
+            series = [_series(columns, metric, x_key) for columns in run.values()]
+            band = _band([s for s in series if s.values.size])
+            line = axes.plot(band.steps, band.mean, lw=2.0, label=f"{label} ({len(run)} seeds)")
+            colour = line[0].get_color()
+            low, high = band.mean - band.std, band.mean + band.std
+            axes.fill_between(band.steps, low, high, color=colour, alpha=0.2, lw=0)
+        reference = reference_lines.get(metric)
+        if reference is not None:
+            axes.axhline(reference, color="0.3", ls="--", lw=1.2, label=f"reference {reference:g}")
+        _decorate(axes, metric, "mean ± std over seeds", x_key, legend_columns=1)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        path = output_dir / f"{metric.replace('/', '_')}.png"
+        figure.savefig(path, dpi=DPI)
+        paths.append(path)
+    return paths
+
+
 # ---------------------------------------------------------------------------------------------
 # Summary table
 # ---------------------------------------------------------------------------------------------

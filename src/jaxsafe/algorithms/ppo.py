@@ -225,7 +225,7 @@ def make(
             algo.cost_discount,
             algo.cost_gae_lambda,
         )
-        episode = episode_statistics.summarize(records)
+        episode = episode_statistics.summarize(records, config.log.get("cost_threshold"))
 
         # 3. The variant's advantage for the policy (and its multiplier update).
         batch = Batch(trajectory, advantages, cost_advantages, cost_values, records, episode)

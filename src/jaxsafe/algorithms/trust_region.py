@@ -109,7 +109,7 @@ class Prepared(NamedTuple):
     observation: jax.Array  # [T, N, D] normalised s̃_t
     values: jax.Array  # [K, T, N]
     estimates: dict[str, tuple[jax.Array, jax.Array, jax.Array]]  # see moment_estimates
-    moments: jax.Array  # [3] (μ̂, Ĵ_ĉ, mean episode length), the latest where unobserved
+    moments: jax.Array  # [3] (μ̂, Ĵ_ĉ, mean episode length; the latest when none ended)
 
 
 class Phases(NamedTuple):
@@ -151,7 +151,7 @@ class TrustRegionState(NamedTuple):
     normalizer: normalization.RunningMeanStd
     runner: rollout.RunnerState
     constraint: Any  # the constraint's own state (multiplier, recovery flag, ...)
-    moments: jax.Array  # [3]: the latest (μ̂, Ĵ_ĉ, mean episode length), kept when unobserved
+    moments: jax.Array  # [3]: the latest (μ̂, Ĵ_ĉ, mean episode length)
     hyperparams: Hyperparams
     key: jax.Array
     update_step: jax.Array  # int32
@@ -190,7 +190,8 @@ def moment_estimates(
     prefix is β C_t² + 2d C_t by identity (25)); a segment cut by the batch end at s̃' gives
     C' + γ^{t'} V_C(s̃') and β C'² + 2d C' + γ^{t'} V_ĉ(s̃') (**[FIX]** the γ^t factor).
     ``"critic"``: per-sample totals C_t + γ^t V_C(s̃_t) (and the ĉ analogue), averaged over the
-    batch. ``"episodes"``: finished episodes only, with their count (0: no estimate).
+    batch. ``"episodes"``: finished episodes only, with their count (0: none, and the update
+    falls back to the critic form).
 
     Returns:
         ``{estimator: (μ̂, Ĵ_ĉ, count)}``; Ĵ_ĉ is 0 without ĉ critics.
@@ -360,7 +361,7 @@ def make_with_phases(
         )
         advantages = gae(jnp.stack(streams), values, next_values, stream_discounts, stream_lambdas)
 
-        episode = episode_statistics.summarize(records)
+        episode = episode_statistics.summarize(records, config.log.get("cost_threshold"))
         estimates = moment_estimates(
             trajectory,
             records,
@@ -372,14 +373,15 @@ def make_with_phases(
             hyperparams.get("alpha", jnp.float32(0.5)),
             hyperparams.get("cost_limit", jnp.float32(0.0)),
         )
+        # An estimator without samples (no finished episode) falls back to the critic form.
         mean_cost, augmented_return, count = estimates[algo.moment_estimator]
-        observed = count > 0
-        length_observed = episode["episode/count"] > 0
-        moments = jnp.where(
-            jnp.array([observed, observed, length_observed]),
-            jnp.stack([mean_cost, augmented_return, episode["episode/length"]]),
-            state.moments,
+        critic_mean_cost, critic_augmented_return, _ = estimates["critic"]
+        mean_cost = jnp.where(count > 0, mean_cost, critic_mean_cost)
+        augmented_return = jnp.where(count > 0, augmented_return, critic_augmented_return)
+        episode_length = jnp.where(
+            episode["episode/count"] > 0, episode["episode/length"], state.moments[2]
         )
+        moments = jnp.stack([mean_cost, augmented_return, episode_length])
         return Prepared(
             Batch(trajectory, records, advantages, episode, moments[0], moments[1]),
             observation,
