@@ -11,4 +11,5 @@ from jaxsafe.config import make_config
 def get_config():
     config = make_config("ppo", "IcyLake-v1")
     config.num_seeds = 3
+    config.log.cost_threshold = 15.0  # log P(C ≥ 15), the VaR event of varcpo_icylake.py
     return config

@@ -14,4 +14,5 @@ def get_config():
     config.num_seeds = 3
     config.algo.cost_limit = 9.75  # undiscounted expected episode cost
     config.algo.lagrange_learning_rate = 0.05
+    config.log.cost_threshold = 15.0  # log P(C ≥ 15), the VaR event of varcpo_icylake.py
     return config
