@@ -152,3 +152,14 @@ def test_sums_restart_after_done():
 def test_rejects_counter_names_that_clash():
     with pytest.raises(ValueError):
         episode_statistics.init(2, ["cost"])
+
+
+def test_cost_exceedance_is_the_fraction_of_episodes_at_or_above_the_threshold():
+    rollout = random_rollout(7, num_steps=40, num_envs=4, done_probability=0.15)
+    _, records = scan_rollout(*(jnp.asarray(x) for x in rollout))
+    costs = np.array([e["discounted_cost"] for e in reference_episodes(*rollout)])
+    threshold = float(np.median(costs))  # about half of the episodes reach it
+    summary = jax.jit(episode_statistics.summarize, static_argnums=1)(records, threshold)
+    expected = np.mean(costs >= threshold)
+    assert 0.0 < expected < 1.0
+    np.testing.assert_allclose(summary["episode/cost_exceedance"], expected, rtol=1e-6)

@@ -179,3 +179,40 @@ def test_summary_table_window_and_validation(tmp_path):
     rows = _parse(plotting.summary_table(workdir, metrics="constraint/multiplier"))
     assert rows["seed"] == ["updates", "constraint/multiplier"]
     assert float(rows["0"][1]) == pytest.approx(0.4)  # last update; the null is skipped
+
+
+def test_plot_comparison_overlays_runs_and_skips_metrics_no_run_logged(tmp_path):
+    first = _write_run(tmp_path / "first")
+    second = _write_run(tmp_path / "second", with_var_exceedance=False)
+    output_dir = tmp_path / "compare"
+    paths = plotting.plot_comparison(
+        {"A": first, "B": second},
+        ["episode/return", "constraint/var_exceedance", "episode/not_logged"],
+        output_dir,
+        reference_lines={"episode/return": 1.0},
+    )
+    assert paths == [
+        output_dir / "episode_return.png",
+        output_dir / "constraint_var_exceedance.png",
+    ]
+    for path in paths:
+        assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_compare_table_reads_each_runs_eval_json(tmp_path):
+    from jaxsafe.compare import evaluation_table
+
+    evaluated = tmp_path / "evaluated"
+    evaluated.mkdir()
+    report = {
+        "episodes": 10,
+        "metrics": {"return": {"mean": 0.5, "per_seed": [0.25, 0.75]}},
+    }
+    (evaluated / "eval.json").write_text(json.dumps(report))
+    table = evaluation_table({"A": evaluated, "B": tmp_path / "missing"}, ["return", "cost"])
+    assert table.splitlines() == [
+        "| run | episodes | return | cost |",
+        "|---|---|---|---|",
+        "| A | 10 | 0.5 [0.25, 0.75] | – |",
+        "| B | – | – | – |",
+    ]
