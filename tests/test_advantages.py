@@ -13,7 +13,9 @@ def reference_gae(rewards, values, next_values, terminated, truncated, discount,
     advantages = np.zeros(len(rewards))
     next_advantage = 0.0
     for t in reversed(range(len(rewards))):
-        bootstrap = 0.0 if terminated[t] else next_values[t]
+        # γ = 1: the return is the episode's finite sum; a time limit ends it too.
+        ends_return = terminated[t] or (truncated[t] and discount >= 1.0)
+        bootstrap = 0.0 if ends_return else next_values[t]
         delta = rewards[t] + discount * bootstrap - values[t]
         if terminated[t] or truncated[t]:
             next_advantage = 0.0
@@ -66,6 +68,12 @@ def test_hand_worked_truncation_bootstraps_from_next_value():
     # t=1: δ = 1 + 0.5·4 − 0 = 3 (batch cut bootstraps from next_values[1]).
     advantages = gae([1, 1], [0, 0], [2, 4], [False, False], [True, False], 0.5, 1.0)
     np.testing.assert_allclose(advantages, [2.0, 3.0])
+
+
+def test_undiscounted_truncation_ends_the_finite_sum_but_the_batch_cut_bootstraps():
+    # γ = 1, t=0 truncated: δ = 1 + 0 − 0 = 1 (no bootstrap); t=1 at the batch cut: δ = 1 + 4.
+    advantages = gae([1, 1], [0, 0], [2, 4], [False, False], [True, False], 1.0, 1.0)
+    np.testing.assert_allclose(advantages, [1.0, 5.0])
 
 
 def test_hand_worked_termination_bootstraps_zero_and_cuts_chain():

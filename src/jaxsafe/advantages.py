@@ -37,6 +37,12 @@ def generalized_advantage_estimation(
     (``t = T − 1``) the recursion stops with ``A_T = 0`` and ``δ_{T−1}`` already bootstraps from
     ``next_values[T − 1]``. Computed by a reverse ``lax.scan``.
 
+    With ``γ = 1`` the return is the finite sum of the episode (CPO's undiscounted cost, EcoAnt's
+    energy): a time limit is then part of the task and ends the sum like a termination, so a
+    truncation bootstraps with 0. (Bootstrapping there would make the value the infinite sum
+    Σ_k c_k, whose targets feed back into themselves and grow without bound.) The batch cut is
+    not a time limit and always bootstraps.
+
     The matching critic targets are the λ-returns, see :func:`lambda_returns`.
 
     Args:
@@ -55,7 +61,8 @@ def generalized_advantage_estimation(
     chex.assert_equal_shape([rewards, values, next_values, terminated, truncated])
     dtype = jnp.result_type(rewards, values, next_values)
 
-    not_terminated = 1.0 - terminated.astype(dtype)
+    ends_return = terminated | (truncated & (jnp.asarray(discount) >= 1.0))
+    not_terminated = 1.0 - ends_return.astype(dtype)
     continues = 1.0 - (terminated | truncated).astype(dtype)
     deltas = rewards + discount * not_terminated * next_values - values
     decays = discount * gae_lambda * continues
