@@ -7,13 +7,18 @@ the batch ``N x T`` if it does not divide it) and, with ``--num-steps``, the rol
 Two programs are timed on the same ``S`` states, made by ``jax.vmap(algorithm.init)``:
 
 - train: ``jax.jit(jax.vmap(lambda s: run_updates(algorithm, s, K)))``, i.e. ``K`` full updates
-  per seed (rollout, critics' values and GAE, the variant's penalty, PPO epochs of minibatch
-  steps on the policy and both critics, the normaliser), as the host loop of
-  :mod:`jaxsafe.experiment` runs a chunk;
-- rollout: the same ``K`` rollouts alone, ``rollout.collect`` with the algorithm's behaviour
-  policy (the same policy network, parameters and observation normaliser as ``update`` samples
-  from, with ``sample_and_log_prob``), every field of the trajectory and of the episode records
-  folded into a checksum. That is the ceiling for training: what it costs to produce the batch.
+  per seed, as the host loop of :mod:`jaxsafe.experiment` runs a chunk. For the PPO family
+  (ppo, ppo_lag, cvar_ppo) an update is the rollout, the critics' values and GAE, the variant's
+  penalty, epochs of minibatch steps on the policy and both critics, and the normaliser; for the
+  trust-region family (trpo_lag, cpo, varcpo) it is the rollout, values and GAE of every stream
+  with the episode-level estimates, the constraint's linearisation, the CG solve, the CPO dual
+  and the vmapped line search on the policy, epochs of minibatch steps on the critics, and the
+  normaliser;
+- rollout: the same ``K`` rollouts alone, ``rollout.collect`` in the environment the algorithm
+  acts in (``algorithm.env``, e.g. VaR-CPO's cost-augmented one) with its behaviour policy (the
+  same policy network, parameters and observation normaliser as ``update`` samples from, with
+  ``sample_and_log_prob``), every field of the trajectory and of the episode records folded into
+  a checksum. That is the ceiling for training: what it costs to produce the batch.
 
 Both process ``S x N x T x K`` environment steps per call. ``K`` is ``--updates``, or by default
 enough updates for about ``--steps-per-call`` environment steps, clipped to [1, 16].
@@ -32,13 +37,15 @@ the process's peak resident set size: reset before each program through
 which. "XLA MiB" is XLA's own size of the compiled train program (arguments + outputs +
 temporaries - aliased), which does not depend on what ran before.
 
-The rollout program depends on the environment, N, S, T, K and the policy network only, so it is
-measured once and shared by algorithms whose policies match (ppo, ppo_lag and cvar_ppo do under
-every preset).
+The rollout program depends on the environment the algorithm acts in, N, S, T, K and the policy
+network only, so it is measured once and shared by algorithms whose rollouts match (under every
+preset ppo, ppo_lag and cvar_ppo do, and so do trpo_lag and cpo; varcpo acts in the
+cost-augmented environment and gets its own). ``benchmarks/update_split.py`` times the phases
+of one update separately.
 
 Usage::
 
-    python benchmarks/train_throughput.py [--algos ppo ppo_lag cvar_ppo]
+    python benchmarks/train_throughput.py [--algos ppo ppo_lag cvar_ppo trpo_lag cpo varcpo]
         [--envs IcyLake-v1 PointCircle-v1 EcoAnt-v2] [--num-envs 16 64 256] [--num-seeds 1 4]
         [--num-steps T] [--num-minibatches M] [--updates K] [--steps-per-call STEPS]
         [--backend generalized] [--repeats 2] [--append] [--note TEXT] [--quick]
@@ -76,12 +83,26 @@ import reporting
 import jaxsafe_envs
 from jaxsafe import normalization, rollout
 from jaxsafe.algorithms import ALGORITHMS, Algorithm
+from jaxsafe.algorithms.ppo import PPOState
+from jaxsafe.algorithms.trust_region import TrustRegionState
 from jaxsafe.config import make_config
 from jaxsafe.networks import make_policy
 from jaxsafe.train import hyperparams_with, make_algorithm, run_updates
 
 DEFAULT_ENVS = ("IcyLake-v1", "PointCircle-v1", "EcoAnt-v2")
 BRAX_ENVS = frozenset({"AntCircle-v1", "EcoAnt-v1", "EcoAnt-v2"})
+TRUST_REGION = frozenset(
+    name for name, module in ALGORITHMS.items() if hasattr(module, "constraint")
+)
+"""The trust-region family (trpo_lag, cpo, varcpo): their modules expose ``constraint(algo)``, the
+PPO family's ``penalty(algo)`` (or nothing, plain ppo)."""
+TRUST_REGION_NOTE = (
+    "trpo_lag, cpo, varcpo: an update is the rollout, values and GAE of every stream with the "
+    "episode-level estimates, the constraint's linearisation, CG + CPO dual + vmapped line search "
+    "on the policy, epochs of minibatch steps on the critics (MB: the critics' minibatches), the "
+    "normaliser; their rollout-only program runs in the environment the algorithm acts in "
+    "(varcpo: the cost-augmented one)."
+)
 UPDATE_LIMITS = (1, 16)
 """Fewest and most updates per timed call when ``--updates`` is not given."""
 
@@ -188,11 +209,18 @@ def updates_per_call(
     return min(max(round(args.steps_per_call / (num_seeds * num_envs * num_steps)), low), high)
 
 
-def rollout_signature(config: ml_collections.ConfigDict, point: Point) -> tuple:
-    """What the rollout-only program depends on; equal signatures share one measurement."""
+def rollout_signature(
+    config: ml_collections.ConfigDict, algorithm: Algorithm, point: Point
+) -> tuple:
+    """What the rollout-only program depends on; equal signatures share one measurement.
+
+    The environment is the one the algorithm acts in, by name (a wrapper names itself after what
+    it wraps, e.g. ``CostAugmented(IcyLake-v1)``); constants inside it that do not change the
+    program's work, such as the cost scale of the augmented state, are left out.
+    """
     algo = config.algo
     return (
-        point.env,
+        algorithm.env.name,
         json.dumps(config.env.kwargs.to_dict(), sort_keys=True),
         point.num_seeds,
         point.num_envs,
@@ -230,22 +258,35 @@ def _checksum(tree: Any) -> jax.Array:
     return sum(jnp.sum(leaf.astype(jnp.float32)) for leaf in jax.tree.leaves(tree))
 
 
-def rollout_program(config: ml_collections.ConfigDict, updates: int) -> Program:
+def policy_params(state: State) -> Any:
+    """The behaviour policy's parameters in a training state of either family."""
+    if isinstance(state, PPOState):
+        return state.params["policy"]
+    if isinstance(state, TrustRegionState):
+        return state.policy_params
+    raise TypeError(f"no policy parameters known in a {type(state).__name__}")
+
+
+def rollout_program(
+    config: ml_collections.ConfigDict, algorithm: Algorithm, updates: int
+) -> Program:
     """``states -> (states, checksum)``: only the rollouts of ``updates`` updates, every seed.
 
-    The behaviour policy is rebuilt as :func:`jaxsafe.algorithms.ppo.make` builds it and acts
-    from the state's policy parameters and normaliser (which stay fixed); the runner and the key
-    advance as in training.
+    The behaviour policy is rebuilt as both families' ``make`` build it, on the environment the
+    algorithm acts in, and acts from the state's policy parameters and normaliser (which stay
+    fixed); the runner and the key advance as in training.
     """
     algo = config.algo
-    env, env_params = jaxsafe_envs.make(config.env.name, **config.env.kwargs)
+    env, env_params = algorithm.env, algorithm.env_params
     policy_net = make_policy(env.action_space(env_params), algo.hidden_sizes, algo.initial_log_std)
 
     def one_seed(state: State) -> tuple[State, jax.Array]:
+        params = policy_params(state)
+
         def behaviour(observation: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
             if algo.normalize_observations:
                 observation = normalization.normalize(state.normalizer, observation)
-            distribution = policy_net.apply(state.params["policy"], observation)
+            distribution = policy_net.apply(params, observation)
             return distribution.sample_and_log_prob(seed=key)
 
         def one_rollout(
@@ -367,9 +408,9 @@ def measure_algo_env(
                 updates_per_call(num_seeds, num_envs, config.algo.num_steps, args),
             )
             states = initial_states(algorithm, num_seeds, args.seed)
-            signature = rollout_signature(config, point)
+            signature = rollout_signature(config, algorithm, point)
             if signature not in rollouts:
-                program = rollout_program(config, point.updates)
+                program = rollout_program(config, algorithm, point.updates)
                 rollouts[signature] = time_program(program, states, args.repeats)
             train = time_program(train_program(algorithm, point.updates), states, args.repeats)
             yield Measurement(point, train, rollouts[signature])
@@ -471,6 +512,7 @@ def run_notes(args: argparse.Namespace, measurements: Sequence[Measurement]) -> 
         "Epochs and the rest of each algorithm's hyper-parameters are its env preset's "
         "(jaxsafe.config.ENV_PRESETS); MB is the preset's, lowered only if it does not divide "
         "N x T.",
+        *([TRUST_REGION_NOTE] if any(m.point.algo in TRUST_REGION for m in measurements) else []),
         *args.note,
     ]
 
