@@ -134,10 +134,13 @@ def test_runner_matches_plain_loop_and_hand_worked_totals(table_runs):
     np.testing.assert_allclose(single.discounted_cost, results.discounted_cost[2])
 
 
-def test_var_exceedance_only_for_risk_constrained_configs(table_runs):
+def test_var_exceedance_for_risk_constrained_configs_or_a_logged_threshold(table_runs):
     assert var_threshold(tiny_config("cvar_ppo")) == tiny_config("cvar_ppo").algo.cost_limit
     assert var_threshold(tiny_config("ppo")) is None
     assert var_threshold(tiny_config("ppo_lag")) is None  # a cost limit, but no alpha
+    logged = tiny_config("ppo")
+    logged.log.cost_threshold = 15.0
+    assert var_threshold(logged) == 15.0  # any run, when it logs a threshold
     results = table_runs[3]
     assert "var_exceedance" not in episode_metrics(results, None)
     exceeded = episode_metrics(results, 15.0)["var_exceedance"]  # costs 200, 1033, 10

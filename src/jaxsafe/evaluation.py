@@ -241,15 +241,17 @@ def _where_active(active: jax.Array, new: Any, old: Any) -> Any:
 
 
 def var_threshold(config: ml_collections.ConfigDict) -> float | None:
-    """The VaR threshold ``d`` of a risk-constrained run, else ``None``.
+    """The VaR threshold ``d`` of a run, else ``None``.
 
     Risk-constrained algorithms (CVaR-PPO, VaR-CPO) carry a tail probability ``algo.alpha``
-    and bound the tail of the discounted episode cost at ``algo.cost_limit``.
+    and bound the tail of the discounted episode cost at ``algo.cost_limit``; any other run
+    uses ``log.cost_threshold`` when it is set, so that its risk can be compared.
     """
     algo = config.algo
     if "alpha" in algo and "cost_limit" in algo:
         return float(algo.cost_limit)
-    return None
+    threshold = config.log.get("cost_threshold")
+    return None if threshold is None else float(threshold)
 
 
 def episode_metrics(
