@@ -1,6 +1,7 @@
 """The host loop: work directory contents, resume, NaN stop, config validation, CLI, sharding."""
 
 import dataclasses
+import importlib.util
 import json
 import os
 import subprocess
@@ -148,10 +149,17 @@ def test_invalid_configs_name_the_field(field, value, message):
 )
 def test_invalid_trust_region_configs_name_the_field(field, value, message):
     config = tiny_config("varcpo")  # alpha = 0.05; the trust-region fields exist
+    config.algo.trust_region = "adaptive"  # alpha_train is read (and checked) only then
     validate(config)
     config.algo[field] = value
     with pytest.raises(ConfigError, match=message):
         validate(config)
+
+
+def test_alpha_train_is_ignored_with_a_fixed_trust_region():
+    config = tiny_config("varcpo")
+    config.algo.alpha, config.algo.alpha_train = 0.1, 0.1  # varcpo_ecoant's α
+    validate(config)
 
 
 def test_unknown_env_keyword_is_named():
@@ -248,3 +256,11 @@ def test_sharded_run_on_two_devices_equals_the_unsharded_one(tmp_path):
     for row_single, row_sharded in zip(single, sharded, strict=True):
         for key, value in row_single.items():
             np.testing.assert_allclose(row_sharded[key], value, rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "experiments").glob("*.py")), ids=lambda p: p.stem)
+def test_every_shipped_experiment_config_validates(path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    validate(module.get_config())

@@ -195,7 +195,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
             algo.min_max_kl,
             f"must not exceed algo.max_kl = {algo.max_kl}",
         )
-    if "alpha_train" in algo:
+    if algo.get("trust_region") == "adaptive":
         _check(
             algo.alpha < algo.alpha_train < 1.0,
             "algo.alpha_train",
