@@ -9,7 +9,8 @@ where (x, y) is the torso position after the step and v = Δ(x, y)/dt its planar
 the control step. brax's Ant supplies the physics, reset (near the origin) and unhealthy
 termination; its own locomotion reward is not used. The observation is brax's Ant observation
 with the torso position kept, so ``obs[0], obs[1]`` are x and y. Episodes are truncated after
-``episode_length`` (500) steps.
+``episode_length`` (500) steps. The auto-reset restarts from a pool of pre-drawn brax Ant resets
+unless ``reset_pool_size=0`` (see ``jaxsafe_envs.brax_task``).
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ environment's earlier episodes and of the other environments; what it gives up i
 continuum: starts come from P fixed draws of brax's start distribution (a bootstrap of it), so
 two given episodes share a start with probability 1/P. The pool is a constant of the compiled
 program (P × the state size: 5.8 MB for P = 1024 on the Ant), not part of ``params`` or the
-per-environment state, so vmapping over params or environments does not copy it.
+per-environment state, so vmapping over params or environments does not copy it. Building it
+compiles and runs one vmapped brax reset, a one-off cost of the first ``step`` trace.
 ``reset_pool_size=0`` restores gymnax's exact path: every auto-reset is ``brax_env.reset`` of the
 step's reset key. ``reset`` (the first reset) is always brax's own reset of its key.
 """

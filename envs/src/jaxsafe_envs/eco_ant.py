@@ -12,6 +12,11 @@ torso height outside [0.2, 1.0]). The observation is brax's Ant observation foll
 battery fraction max(B, 0)/B_max (1 at reset). ``EcoAnt-v1`` pays a sparse cost, 1 on the
 depleting step; ``EcoAnt-v2`` pays the dense cost E every step. Episodes are truncated after
 ``episode_length`` steps. With ``noise_scale=0`` the task reproduces brax's Ant step for step.
+
+``reset(key)`` is brax's Ant reset of ``key``. The auto-reset inside ``step`` restarts from one
+of ``reset_pool_size`` (1024) pre-drawn brax Ant resets, picked uniformly by the step's reset key,
+which saves a ``pipeline_init`` per step under ``vmap``; ``reset_pool_size=0`` runs brax's reset
+at every auto-reset instead (``jaxsafe_envs.brax_task`` explains the trade-off).
 """
 
 from __future__ import annotations
