@@ -8,7 +8,9 @@ folded into a checksum so that no part of the step can be optimised away.
 Timing: the first call is timed including tracing and compilation; the rollout is then called
 again (``--repeats`` times) on fresh inputs, the state the previous call ended in and a new key,
 and the fastest of those calls gives the run time. Compile time is reported as the first call
-minus the run time. Every call is waited on with ``jax.block_until_ready``.
+minus the run time. Every call is waited on with ``jax.block_until_ready``. The implementations
+compared at one N take their warm calls in turn (ours, the reference, ours, ...), so that a
+change of load on a shared machine falls on all of them alike.
 
 The brax tasks (EcoAnt, AntCircle) are measured on each brax backend. Reference rows measure the
 ``safenax`` package identically: ``EcoAntV2`` behind ``safenax.wrappers.brax.BraxToGymnaxWrapper``
@@ -16,11 +18,16 @@ The brax tasks (EcoAnt, AntCircle) are measured on each brax backend. Reference 
 rows that has a reference shows the ratio of its steps per second to the reference's
 (> 1: ours is faster).
 
+Our brax tasks auto-reset from a pool of pre-drawn brax initial states by default
+(``jaxsafe_envs.brax_task``). With ``--exact-resets`` each brax group also measures the task with
+``reset_pool_size=0`` (brax's reset computed on every step, the pre-pool behaviour), in turn
+with the default and the reference, as the ``jaxsafe-exact`` rows.
+
 Usage::
 
     python benchmarks/env_throughput.py [--num-envs 1 64 1024 4096] [--steps T]
         [--backends generalized positional spring mjx] [--envs EcoAnt-v2 IcyLake-v1] [--quick]
-        [--append] [--note TEXT]
+        [--exact-resets] [--append] [--note TEXT]
 
 The table goes to stdout and to ``benchmarks/results/env_throughput_<device-kind>.md``, the raw
 numbers to the ``.json`` beside it. With ``--append`` a run merges into those files, so a sweep
@@ -44,10 +51,13 @@ import jax.numpy as jnp
 import reporting
 
 import jaxsafe_envs
+from jaxsafe_envs.brax_task import DEFAULT_RESET_POOL_SIZE
 
 BRAX_ENVS = frozenset({"AntCircle-v1", "EcoAnt-v1", "EcoAnt-v2"})
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
 NO_BACKEND = "-"
+EXACT_RESETS = {"reset_pool_size": 0}
+"""Keywords of our brax tasks' exact auto-reset: brax's reset on every step, no pool."""
 REFERENCES = {"EcoAnt-v2": "EcoAntV2", "IcyLake-v1": "FrozenLakeV2"}
 """safenax counterpart of each of our environments that has one."""
 
@@ -72,7 +82,7 @@ class Subject:
     """
 
     family: str
-    implementation: str  # "jaxsafe" or "safenax"
+    implementation: str  # "jaxsafe", "jaxsafe-exact" (reset_pool_size=0) or "safenax"
     backend: str
     reset: Callable[[jax.Array], State]
     step: StepFn
@@ -98,6 +108,8 @@ class Measurement:
         """The env column: our name, or the safenax class it is compared with."""
         if self.implementation == "jaxsafe":
             return self.family
+        if self.implementation == "jaxsafe-exact":
+            return f"{self.family} (reset_pool_size=0)"
         return f"safenax {REFERENCES[self.family]}"
 
     @property
@@ -116,10 +128,11 @@ def _signal(obs: jax.Array, reward: jax.Array, cost: jax.Array) -> jax.Array:
     return jnp.sum(obs, dtype=jnp.float32) + reward.astype(jnp.float32) + cost
 
 
-def jaxsafe_subject(name: str, backend: str) -> Subject:
-    """Our registered environment ``name`` (on brax ``backend`` for the brax tasks)."""
+def jaxsafe_subject(name: str, backend: str, exact_resets: bool = False) -> Subject:
+    """Our registered environment ``name`` (on brax ``backend`` for the brax tasks); with
+    ``exact_resets``, a brax task without its reset pool."""
     kwargs = {} if backend == NO_BACKEND else {"backend": backend}
-    env, params = jaxsafe_envs.make(name, **kwargs)
+    env, params = jaxsafe_envs.make(name, **kwargs, **(EXACT_RESETS if exact_resets else {}))
 
     def step(key: jax.Array, state: State, action: jax.Array) -> tuple[State, jax.Array]:
         obs, state, reward, _, _, info = env.step(key, state, action, params)
@@ -127,7 +140,7 @@ def jaxsafe_subject(name: str, backend: str) -> Subject:
 
     return Subject(
         family=name,
-        implementation="jaxsafe",
+        implementation="jaxsafe-exact" if exact_resets else "jaxsafe",
         backend=backend,
         reset=lambda key: env.reset(key, params)[1],
         step=step,
@@ -215,27 +228,39 @@ def _timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
 
 
 def measure(
-    subject: Subject, states: State, num_steps: int, repeats: int, key: jax.Array
-) -> Measurement:
-    """Times one cold and ``repeats`` warm calls of the rollout, each continuing the last."""
-    num_envs = jax.tree.leaves(states)[0].shape[0]
-    rollout = make_rollout(subject, num_envs, num_steps)
+    subjects: Sequence[Subject],
+    batches: Sequence[State],
+    num_steps: int,
+    repeats: int,
+    key: jax.Array,
+) -> list[Measurement]:
+    """Times one cold call of each subject's rollout, then ``repeats`` rounds of one warm call of
+    each in turn; every call continues the subject's last state."""
+    num_envs = jax.tree.leaves(batches[0])[0].shape[0]
+    rollouts = [make_rollout(subject, num_envs, num_steps) for subject in subjects]
     keys = jax.random.split(key, repeats + 1)
-    first_call_s, (states, _) = _timed(rollout, states, keys[0])
-    run_s = math.inf
+    states = list(batches)
+    first_call_s, run_s = [], [math.inf] * len(subjects)
+    for i, rollout in enumerate(rollouts):
+        seconds, (states[i], _) = _timed(rollout, states[i], keys[0])
+        first_call_s.append(seconds)
     for warm_key in keys[1:]:
-        seconds, (states, _) = _timed(rollout, states, warm_key)
-        run_s = min(run_s, seconds)
-    return Measurement(
-        subject.family,
-        subject.implementation,
-        subject.backend,
-        num_envs,
-        num_steps,
-        first_call_s,
-        run_s,
-        jax.__version__,
-    )
+        for i, rollout in enumerate(rollouts):
+            seconds, (states[i], _) = _timed(rollout, states[i], warm_key)
+            run_s[i] = min(run_s[i], seconds)
+    return [
+        Measurement(
+            subject.family,
+            subject.implementation,
+            subject.backend,
+            num_envs,
+            num_steps,
+            first_s,
+            best_s,
+            jax.__version__,
+        )
+        for subject, first_s, best_s in zip(subjects, first_call_s, run_s, strict=True)
+    ]
 
 
 def default_steps(kind: str, num_envs: int) -> int:
@@ -247,11 +272,13 @@ def default_steps(kind: str, num_envs: int) -> int:
 def benchmark_group(
     family: str, backend: str, sizes: Sequence[int], args: argparse.Namespace
 ) -> Iterator[Measurement]:
-    """Our ``family`` on ``backend`` and its reference, measured back to back at each N.
+    """Our ``family`` on ``backend`` and its reference, measured in turn at each N.
 
     Both are reset once at the largest N; each N measures the first N of those environments.
     """
     subjects = [jaxsafe_subject(family, backend)]
+    if args.exact_resets and family in BRAX_ENVS:
+        subjects.append(jaxsafe_subject(family, backend, exact_resets=True))
     if family in REFERENCES:
         subjects.append(safenax_subject(family, backend))
     kind = "light" if backend == NO_BACKEND else "brax"
@@ -260,8 +287,8 @@ def benchmark_group(
     for n in sizes:
         num_steps = args.steps or default_steps(kind, n)
         key = jax.random.fold_in(key_run, n)
-        for subject, states in zip(subjects, batches, strict=True):
-            yield measure(subject, slice_batch(states, n), num_steps, args.repeats, key)
+        sliced = [slice_batch(states, n) for states in batches]
+        yield from measure(subjects, sliced, num_steps, args.repeats, key)
 
 
 def _key(m: Measurement) -> tuple[str, str, str, int]:
@@ -339,6 +366,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         type=int,
         help="largest N for brax backends other than generalized (default: no limit)",
     )
+    parser.add_argument(
+        "--exact-resets",
+        action="store_true",
+        help="also measure the brax tasks with reset_pool_size=0 (brax's reset every step)",
+    )
     reporting.add_report_flags(parser)
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: N in {1, 64}, 8 steps, one warm call"
@@ -364,6 +396,9 @@ def run_notes(args: argparse.Namespace) -> list[str]:
         "compile s: first call (trace + compile + run) less the fastest warm call.",
         "vs safenax: our steps/s over the safenax reference's at the same backend and N "
         "(> 1: ours is faster).",
+        f"Brax tasks auto-reset from a pool of {DEFAULT_RESET_POOL_SIZE} pre-drawn brax initial "
+        "states (the default); rows marked (reset_pool_size=0) compute brax's reset on every "
+        "step instead.",
         "jax: the jax version the row was measured with (blank: not recorded).",
         *args.note,
     ]
