@@ -1,6 +1,6 @@
 """TRPO-Lagrangian on EcoAnt with CPO's sparse depletion cost and limit 0.1.
 
-    python -m jaxsafe.run --config experiments/trpo_lag_ecoant.py --workdir runs/trpo_lag_ecoant
+python -m jaxsafe.run --config experiments/trpo_lag_ecoant.py --workdir runs/trpo_lag_ecoant
 """
 
 from jaxsafe.config import make_config

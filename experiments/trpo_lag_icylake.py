@@ -1,6 +1,6 @@
 """TRPO-Lagrangian on IcyLake with the expected-cost limit 9.75 of ``cpo_icylake.py``.
 
-    python -m jaxsafe.run --config experiments/trpo_lag_icylake.py --workdir runs/trpo_lag_icylake
+python -m jaxsafe.run --config experiments/trpo_lag_icylake.py --workdir runs/trpo_lag_icylake
 """
 
 from jaxsafe.config import make_config

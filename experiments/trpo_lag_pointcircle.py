@@ -1,6 +1,6 @@
 """TRPO-Lagrangian on PointCircle at CPO's limit of 5 unsafe steps per episode.
 
-    python -m jaxsafe.run --config experiments/trpo_lag_pointcircle.py --workdir runs/trpo_lag_pc
+python -m jaxsafe.run --config experiments/trpo_lag_pointcircle.py --workdir runs/trpo_lag_pc
 """
 
 from jaxsafe.config import make_config
