@@ -5,7 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsafe.advantages import generalized_advantage_estimation, lambda_returns
+from jaxsafe.advantages import (
+    gae_over_environments,
+    generalized_advantage_estimation,
+    lambda_returns,
+    standardize,
+)
 
 
 def reference_gae(rewards, values, next_values, terminated, truncated, discount, gae_lambda):
@@ -155,3 +160,19 @@ def test_discount_and_lambda_can_be_vmapped():
 def test_rejects_mismatched_shapes():
     with pytest.raises(AssertionError):
         gae([1.0, 2.0], [0.0], [0.0, 0.0], [False, False], [False, False], 0.9, 0.9)
+
+
+def test_gae_over_environments_equals_each_environment_alone():
+    rng = np.random.default_rng(11)
+    data = random_slice(rng, 30, (4,))
+    batched = gae_over_environments(*(jnp.asarray(x) for x in data), 0.99, 0.9)
+    for env in range(4):
+        alone = reference_gae(*(x[:, env] for x in data), 0.99, 0.9)
+        np.testing.assert_allclose(batched[:, env], alone, rtol=1e-5, atol=1e-5)
+
+
+def test_standardize_matches_numpy():
+    x = np.random.default_rng(12).normal(3.0, 5.0, size=(16, 8)).astype(np.float32)
+    np.testing.assert_allclose(
+        standardize(jnp.asarray(x)), (x - x.mean()) / (x.std() + 1e-8), atol=1e-5
+    )

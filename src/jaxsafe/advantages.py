@@ -91,3 +91,15 @@ def lambda_returns(advantages: jax.Array, values: jax.Array) -> jax.Array:
     """
     chex.assert_equal_shape([advantages, values])
     return advantages + values
+
+
+gae_over_environments = jax.vmap(
+    generalized_advantage_estimation, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1
+)
+""":func:`generalized_advantage_estimation` of a ``[T, N]`` rollout, every environment at once."""
+
+
+def standardize(advantages: jax.Array) -> jax.Array:
+    """``(A − mean) / (std + 1e-8)`` over the whole batch: the reward advantage the policy sees
+    (ALGORITHMS.md §0.1; cost advantages are only centred)."""
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import ml_collections
 
+from jaxsafe.advantages import standardize
 from jaxsafe.algorithms import trust_region
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
 
@@ -30,7 +31,7 @@ def constraint(algo: ml_collections.ConfigDict) -> trust_region.Constraint:
     def linearise(state, hyperparams: Hyperparams, batch: trust_region.Batch):
         violation = batch.mean_cost - hyperparams["cost_limit"]
         linearisation = trust_region.Linearisation(
-            objective_advantage=trust_region.standardize(batch.advantages[trust_region.REWARD]),
+            objective_advantage=standardize(batch.advantages[trust_region.REWARD]),
             constraint_weights=jnp.array([0.0, 1.0]),
             constraint_value=violation,
             violation_budget=jnp.float32(jnp.inf),

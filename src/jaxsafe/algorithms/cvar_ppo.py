@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxsafe.advantages import standardize
 from jaxsafe.algorithms import ppo
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
 
@@ -103,7 +104,7 @@ def penalty(algo: ml_collections.ConfigDict) -> ppo.Penalty:
         cvar = jnp.where(finished, cvar, state.cvar)
 
         tail_penalty = (multiplier / alpha) * jnp.maximum(running_cost - eta, 0.0)
-        advantage = ppo.standardize(batch.advantages - tail_penalty)
+        advantage = standardize(batch.advantages - tail_penalty)
         metrics = {
             "constraint/multiplier": multiplier,
             "constraint/eta": eta,

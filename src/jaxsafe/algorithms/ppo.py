@@ -26,7 +26,7 @@ import ml_collections
 import optax
 
 from jaxsafe import episode_statistics, normalization, rollout
-from jaxsafe.advantages import generalized_advantage_estimation
+from jaxsafe.advantages import gae_over_environments, standardize
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
 from jaxsafe.networks import ValueNetwork, make_policy
 
@@ -87,11 +87,6 @@ def no_penalty() -> Penalty:
         shape=lambda state, hyperparams, batch: (state, standardize(batch.advantages), {}),
         hyperparams={},
     )
-
-
-def standardize(x: jax.Array) -> jax.Array:
-    """``(x − mean) / (std + 1e-8)`` over the whole array."""
-    return (x - x.mean()) / (x.std() + 1e-8)
 
 
 class PPOState(NamedTuple):
@@ -204,10 +199,7 @@ def make(
         next_values = value_net.apply(state.params["value"], next_observation)
         cost_values = value_net.apply(state.params["cost_value"], observation)
         next_cost_values = value_net.apply(state.params["cost_value"], next_observation)
-        gae = jax.vmap(
-            generalized_advantage_estimation, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1
-        )
-        advantages = gae(
+        advantages = gae_over_environments(
             trajectory.reward,
             values,
             next_values,
@@ -216,7 +208,7 @@ def make(
             algo.discount,
             algo.gae_lambda,
         )
-        cost_advantages = gae(
+        cost_advantages = gae_over_environments(
             trajectory.cost,
             cost_values,
             next_cost_values,

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxsafe.advantages import standardize
 from jaxsafe.algorithms import ppo
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
 from jaxsafe.lagrange import LagrangeMultiplier, LagrangeState
@@ -55,7 +56,7 @@ def penalty(algo: ml_collections.ConfigDict) -> ppo.Penalty:
         )
         lam = lagrange.value
         cost_advantages = batch.cost_advantages - batch.cost_advantages.mean()
-        advantage = (ppo.standardize(batch.advantages) - lam * cost_advantages) / (1.0 + lam)
+        advantage = (standardize(batch.advantages) - lam * cost_advantages) / (1.0 + lam)
         metrics = {
             "constraint/multiplier": lam,
             "constraint/episode_cost": episode_cost,

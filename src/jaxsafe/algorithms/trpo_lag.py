@@ -19,6 +19,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import ml_collections
 
+from jaxsafe.advantages import standardize
 from jaxsafe.algorithms import trust_region
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
 from jaxsafe.lagrange import LagrangeMultiplier, LagrangeState
@@ -50,9 +51,9 @@ def constraint(algo: ml_collections.ConfigDict) -> trust_region.Constraint:
         lam = lagrange.value
         advantages = batch.advantages
         cost_advantages = advantages[trust_region.COST] - advantages[trust_region.COST].mean()
-        objective = (
-            trust_region.standardize(advantages[trust_region.REWARD]) - lam * cost_advantages
-        ) / (1.0 + lam)
+        objective = (standardize(advantages[trust_region.REWARD]) - lam * cost_advantages) / (
+            1.0 + lam
+        )
         linearisation = trust_region.Linearisation(
             objective_advantage=objective,
             constraint_weights=jnp.zeros(advantages.shape[0]),

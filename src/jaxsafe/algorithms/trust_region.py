@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxsafe import episode_statistics, normalization, rollout
-from jaxsafe.advantages import generalized_advantage_estimation
+from jaxsafe.advantages import gae_over_environments
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
 from jaxsafe.augmented_state import CostAugmentedEnv
 from jaxsafe.cantelli import augmented_cost
@@ -155,10 +155,6 @@ class TrustRegionState(NamedTuple):
     hyperparams: Hyperparams
     key: jax.Array
     update_step: jax.Array  # int32
-
-
-def standardize(x: jax.Array) -> jax.Array:
-    return (x - x.mean()) / (x.std() + 1e-8)
 
 
 def effective_horizon(
@@ -345,11 +341,8 @@ def make_with_phases(
                     hyperparams["cost_limit"],
                 )
             )
-        gae_over_envs = jax.vmap(
-            generalized_advantage_estimation, in_axes=(1, 1, 1, 1, 1, None, None), out_axes=1
-        )
         gae = jax.vmap(
-            lambda rewards, values, next_values, discount, lam: gae_over_envs(
+            lambda rewards, values, next_values, discount, lam: gae_over_environments(
                 rewards,
                 values,
                 next_values,

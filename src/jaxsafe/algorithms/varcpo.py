@@ -30,6 +30,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import ml_collections
 
+from jaxsafe.advantages import standardize
 from jaxsafe.algorithms import trust_region
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
 from jaxsafe.cantelli import cantelli_bound
@@ -81,7 +82,7 @@ def constraint(algo: ml_collections.ConfigDict) -> trust_region.Constraint:
         finished = batch.records.done
         exceeded = finished & (batch.records.discounted_cost >= d)
         linearisation = trust_region.Linearisation(
-            objective_advantage=trust_region.standardize(batch.advantages[trust_region.REWARD]),
+            objective_advantage=standardize(batch.advantages[trust_region.REWARD]),
             constraint_weights=weights,
             constraint_value=value,
             violation_budget=budget,
