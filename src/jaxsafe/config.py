@@ -209,6 +209,30 @@ def validate(config: ml_collections.ConfigDict) -> None:
             algo.recovery_hysteresis,
             "must be < 1",
         )
+    if "cost_shaping" in algo:
+        shaping = algo.cost_shaping
+        _check(shaping.horizon >= 0, "algo.cost_shaping.horizon", shaping.horizon, "must be >= 0")
+        if shaping.horizon > 0:
+            _check(
+                algo.cost_discount == 1.0,
+                "algo.cost_shaping.horizon",
+                shaping.horizon,
+                f"cost shaping needs the undiscounted cost, algo.cost_discount = 1 "
+                f"(got {algo.cost_discount})",
+            )
+            _check(
+                shaping.coefficient >= 0.0,
+                "algo.cost_shaping.coefficient",
+                shaping.coefficient,
+                "must be >= 0",
+            )
+            for field in ("learning_rate", "num_steps"):
+                _check(
+                    shaping[field] > 0,
+                    f"algo.cost_shaping.{field}",
+                    shaping[field],
+                    "must be positive",
+                )
     if "lagrange_init" in algo:
         _check(algo.lagrange_init >= 0.0, "algo.lagrange_init", algo.lagrange_init, "must be >= 0")
     _check(

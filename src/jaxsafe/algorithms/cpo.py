@@ -15,6 +15,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import ml_collections
 
+from jaxsafe import cost_shaping
 from jaxsafe.advantages import standardize
 from jaxsafe.algorithms import trust_region
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
@@ -24,6 +25,7 @@ def default_config() -> ml_collections.ConfigDict:
     config = trust_region.default_config()
     config.cost_limit = 25.0  # d, on the expected episode cost
     config.cost_discount = 1.0  # jachiam/cpo's safety_discount
+    config.cost_shaping = cost_shaping.default_config()  # CPO §6.3, off by default
     return config
 
 

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import ml_collections
 
+from jaxsafe import cost_shaping
 from jaxsafe.advantages import standardize
 from jaxsafe.algorithms import trust_region
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
@@ -29,6 +30,7 @@ def default_config() -> ml_collections.ConfigDict:
     config = trust_region.default_config()
     config.cost_limit = 25.0  # d, on the expected episode cost
     config.cost_discount = 1.0
+    config.cost_shaping = cost_shaping.default_config()  # CPO §6.3, off by default
     config.lagrange_init = 0.0
     config.lagrange_learning_rate = 0.035
     config.lagrange_optimizer = "adam"

@@ -22,6 +22,11 @@ with the ingredients of VaR-CPO (VARCPO.md §3). One update:
    in cases ≥ 2, no decrease of the reward surrogate; reverts when none passes;
 7. fits the critics on their λ-returns, each with its own optimiser and PopArt-normalised
    targets (:mod:`jaxsafe.critics`).
+
+With ``cost_shaping.horizon > 0`` (CPO and TRPO-Lagrangian, :mod:`jaxsafe.cost_shaping`) the
+constrained cost is C⁺ = C + α P_φ(s → U): the bonus α P_φ is one more stream with its own critic,
+the constraint sees the cost stream's advantage plus the bonus's and μ̂ + α P̄ L̄, and the fault
+predictor is fitted after the critics.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from jaxsafe.advantages import gae_over_environments
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
 from jaxsafe.augmented_state import CostAugmentedEnv
 from jaxsafe.cantelli import augmented_cost
+from jaxsafe.cost_shaping import FaultPredictor, FaultPredictorState, shaping_margin, unsafe_within
 from jaxsafe.critics import Critics, CriticState
 from jaxsafe.networks import make_policy
 from jaxsafe.trust_region import (
@@ -53,7 +59,8 @@ CRITIC_NORMALIZATIONS = ("popart", "none")
 SCALE_MATCHINGS = ("horizon", "none")
 
 REWARD, COST, AUGMENTED_COST = 0, 1, 2
-"""Indices of the streams (and critics): reward, cost and, with an augmented state, ĉ."""
+"""Indices of the streams (and critics): reward, cost and, with an augmented state, ĉ. With cost
+shaping the bonus α P_φ is the last stream."""
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -87,11 +94,15 @@ def default_config() -> ml_collections.ConfigDict:
 
 
 class Batch(NamedTuple):
-    """What a constraint sees of one batch; stream arrays are ``[K, T, N]``."""
+    """What a constraint sees of one batch; stream arrays are ``[K, T, N]``.
+
+    With cost shaping, "cost" is the shaped C⁺ throughout: the cost stream's advantage includes
+    the bonus's, and μ̂ = E[C⁺].
+    """
 
     trajectory: rollout.Trajectory
     records: episode_statistics.EpisodeRecord  # the episodes that ended in the batch
-    advantages: jax.Array  # raw GAE of each stream
+    advantages: jax.Array  # raw GAE of each stream (reward, cost, ĉ)
     episode: dict[str, jax.Array]  # means over the episodes that ended, episode_statistics
     mean_cost: jax.Array  # μ̂ = E[C], C the γ_c-discounted episode cost
     augmented_return: jax.Array  # Ĵ_ĉ = E[Σ γ_c^t ĉ_t] (0 without an augmented state)
@@ -107,9 +118,11 @@ class Prepared(NamedTuple):
 
     batch: Batch
     observation: jax.Array  # [T, N, D] normalised s̃_t
-    values: jax.Array  # [K, T, N]
+    values: jax.Array  # [K, T, N], every critic's
+    advantages: jax.Array  # [K, T, N], raw GAE of every stream: the critics' targets − values
     estimates: dict[str, tuple[jax.Array, jax.Array, jax.Array]]  # see moment_estimates
     moments: jax.Array  # [3] (μ̂, Ĵ_ĉ, mean episode length; the latest when none ended)
+    metrics: dict[str, jax.Array]  # diagnostics of this phase
 
 
 class Phases(NamedTuple):
@@ -151,6 +164,7 @@ class TrustRegionState(NamedTuple):
     normalizer: normalization.RunningMeanStd
     runner: rollout.RunnerState
     constraint: Any  # the constraint's own state (multiplier, recovery flag, ...)
+    fault_predictor: FaultPredictorState | tuple  # () without cost shaping
     moments: jax.Array  # [3]: the latest (μ̂, Ĵ_ĉ, mean episode length)
     hyperparams: Hyperparams
     key: jax.Array
@@ -256,7 +270,10 @@ def make_with_phases(
         env = CostAugmentedEnv(env, algo.cost_discount, constraint.threshold)
     num_envs, num_steps = algo.num_envs, algo.num_steps
     batch_size = num_envs * num_steps
-    num_streams = 3 if constraint.augmented_state else 2
+    shaping = algo.get("cost_shaping")
+    shaped = shaping is not None and shaping.horizon > 0
+    num_streams = 2 + int(constraint.augmented_state) + int(shaped)
+    shaping_stream = num_streams - 1
     observation_shape = env.observation_space(env_params).shape
     counter_names = rollout.episode_counter_names(env, env_params)
     initial_length = float(jax.device_get(env_params.max_steps_in_episode))
@@ -269,8 +286,15 @@ def make_with_phases(
         normalize_targets=algo.critic_normalization == "popart",
         statistics_rate=algo.critic_statistics_rate,
     )
+    fault_predictor = (
+        FaultPredictor(shaping.hidden_sizes, shaping.learning_rate, shaping.num_steps)
+        if shaped
+        else None
+    )
     adaptive_trust_region = algo.get("trust_region", "fixed") == "adaptive"
     hyperparams = {"max_kl": jnp.float32(algo.max_kl), **constraint.hyperparams}
+    if shaped:
+        hyperparams["cost_shaping_coefficient"] = jnp.float32(shaping.coefficient)
     stream_discounts = jnp.array([algo.discount, *[algo.cost_discount] * (num_streams - 1)])
     stream_lambdas = jnp.array([algo.gae_lambda, *[algo.cost_gae_lambda] * (num_streams - 1)])
 
@@ -280,7 +304,7 @@ def make_with_phases(
         return normalization.normalize(normalizer, observation)
 
     def init(key: jax.Array, hyperparams: Hyperparams) -> TrustRegionState:
-        key_policy, key_critics, key_env, key = jax.random.split(key, 4)
+        key_policy, key_critics, key_env, key_predictor, key = jax.random.split(key, 5)
         dummy = jnp.zeros(observation_shape, jnp.float32)
         return TrustRegionState(
             policy_params=policy_net.init(key_policy, dummy),
@@ -288,6 +312,7 @@ def make_with_phases(
             normalizer=normalization.init(observation_shape),
             runner=rollout.reset(env, env_params, key_env, num_envs, counter_names),
             constraint=constraint.init(hyperparams),
+            fault_predictor=fault_predictor.init(key_predictor, dummy) if shaped else (),
             moments=jnp.array([0.0, 0.0, initial_length], jnp.float32),
             hyperparams=hyperparams,
             key=key,
@@ -341,6 +366,9 @@ def make_with_phases(
                     hyperparams["cost_limit"],
                 )
             )
+        if shaped:
+            fault_probability = fault_predictor.probability(state.fault_predictor, observation)
+            streams.append(hyperparams["cost_shaping_coefficient"] * fault_probability)
         gae = jax.vmap(
             lambda rewards, values, next_values, discount, lam: gae_over_environments(
                 rewards,
@@ -374,13 +402,29 @@ def make_with_phases(
         episode_length = jnp.where(
             episode["episode/count"] > 0, episode["episode/length"], state.moments[2]
         )
+        constrained_advantages, metrics = advantages, {}
+        if shaped:
+            # C⁺ = C + α P_φ: the constraint sees one cost stream, E[C⁺] = μ̂ + α P̄ L̄.
+            margin = shaping_margin(
+                fault_probability, hyperparams["cost_shaping_coefficient"], episode_length
+            )
+            mean_cost = mean_cost + margin
+            metrics = {
+                "cost_shaping/margin": margin,
+                "cost_shaping/fault_probability": fault_probability.mean(),
+            }
+            constrained_advantages = advantages.at[COST].add(advantages[shaping_stream])[
+                :shaping_stream
+            ]
         moments = jnp.stack([mean_cost, augmented_return, episode_length])
         return Prepared(
-            Batch(trajectory, records, advantages, episode, moments[0], moments[1]),
+            Batch(trajectory, records, constrained_advantages, episode, moments[0], moments[1]),
             observation,
             values,
+            advantages,
             estimates,
             moments,
+            metrics,
         )
 
     def policy_step(
@@ -488,17 +532,32 @@ def make_with_phases(
     def fit_critics(
         state: TrustRegionState, prepared: Prepared
     ) -> tuple[TrustRegionState, dict[str, jax.Array]]:
-        """Phase 4: every critic on its λ-returns."""
+        """Phase 4: every critic on its λ-returns; with cost shaping, the fault predictor."""
         key, key_critics = jax.random.split(state.key)
-        targets = (prepared.batch.advantages + prepared.values).reshape(num_streams, batch_size)
+        targets = (prepared.advantages + prepared.values).reshape(num_streams, batch_size)
         observation = prepared.observation.reshape(batch_size, *observation_shape)
         critic_state, losses = critics.fit(
             state.critics, observation, targets, key_critics, algo.num_epochs, algo.num_minibatches
         )
+        state = state._replace(critics=critic_state, key=key)
         metrics = {"loss/value": losses[REWARD], "loss/cost_value": losses[COST]}
         if constraint.augmented_state:
             metrics["loss/augmented_cost_value"] = losses[AUGMENTED_COST]
-        return state._replace(critics=critic_state, key=key), metrics
+        if shaped:
+            trajectory = prepared.batch.trajectory
+            labels, known = unsafe_within(
+                trajectory.cost, trajectory.terminated | trajectory.truncated, shaping.horizon
+            )
+            predictor_state, predictor_loss = fault_predictor.fit(
+                state.fault_predictor, prepared.observation, labels, known
+            )
+            state = state._replace(fault_predictor=predictor_state)
+            metrics["loss/cost_shaping_value"] = losses[shaping_stream]
+            metrics["loss/fault_predictor"] = predictor_loss
+            metrics["cost_shaping/unsafe_within_rate"] = jnp.sum(labels * known) / jnp.maximum(
+                known.sum(), 1
+            )
+        return state, metrics
 
     def update(state: TrustRegionState) -> tuple[TrustRegionState, dict[str, jax.Array]]:
         state, batch = collect(state)
@@ -514,6 +573,7 @@ def make_with_phases(
         trajectory, estimates = batch.trajectory, prepared.estimates
         metrics = {
             **prepared.batch.episode,
+            **prepared.metrics,
             **policy_metrics,
             **critic_metrics,
             "constraint/mean_cost": prepared.moments[0],
