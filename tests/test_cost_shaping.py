@@ -95,8 +95,8 @@ def test_margin_is_the_mean_episode_sum_for_a_renewal_batch():
     np.testing.assert_allclose(margin, expected, rtol=1e-5)
 
 
-def _shaped_cpo(coefficient=1.0):
-    config = tiny_config("cpo", "PointCircle-v1", updates=4)
+def _shaped(name="cpo", coefficient=1.0):
+    config = tiny_config(name, "PointCircle-v1", updates=4)
     config.env.kwargs.episode_length = 10
     config.algo.cost_limit = 1.0
     config.algo.cost_shaping.horizon = 3
@@ -105,7 +105,7 @@ def _shaped_cpo(coefficient=1.0):
 
 
 def test_the_constraint_sees_the_shaped_cost():
-    config = _shaped_cpo(coefficient=0.7)
+    config = _shaped(coefficient=0.7)
     env, env_params = jaxsafe_envs.make(config.env.name, **config.env.kwargs)
     algorithm, phases = trust_region.make_with_phases(
         config, env, env_params, cpo.constraint(config.algo)
@@ -136,16 +136,34 @@ def test_the_constraint_sees_the_shaped_cost():
     assert np.mean(bonus) > 0
 
 
-def test_shaped_cpo_trains_two_seeds():
-    config = _shaped_cpo()
+@pytest.mark.parametrize("name", ["cpo", "trpo_lag", "ppo_lag"])
+def test_shaped_algorithms_train_two_seeds(name):
+    config = _shaped(name)
+    validate(config)
     train = jax.jit(jax.vmap(make_train(config)))
     _, metrics = train(jax.random.split(jax.random.key(0), 2))
-    metrics = jax.device_get(metrics)
-    for key in ("cost_shaping/margin", "loss/fault_predictor", "loss/cost_shaping_value"):
-        values = np.asarray(metrics[key])
-        assert values.shape == (2, 4) and np.isfinite(values).all(), key
-    assert (np.asarray(metrics["cost_shaping/margin"]) > 0).all()
+    metrics = {key: np.asarray(value) for key, value in jax.device_get(metrics).items()}
+    for key in (
+        "cost_shaping/margin",
+        "loss/fault_predictor",
+        "loss/shaping_value" if name == "ppo_lag" else "loss/cost_shaping_value",
+    ):
+        assert metrics[key].shape == (2, 4) and np.isfinite(metrics[key]).all(), key
+    assert (metrics["cost_shaping/margin"] > 0).all()
     assert not np.allclose(metrics["loss/fault_predictor"][0], metrics["loss/fault_predictor"][1])
+    if name == "ppo_lag":  # the multiplier's Ĵ is the shaped one, Ĵ_C + α P̄ L̄
+        np.testing.assert_allclose(
+            metrics["constraint/episode_cost"],
+            metrics["episode/cost"] + metrics["cost_shaping/margin"],
+            rtol=1e-5,
+        )
+
+
+def test_zero_coefficient_constrains_the_true_cost():
+    _, metrics = jax.jit(make_train(_shaped("ppo_lag", coefficient=0.0)))(jax.random.key(1))
+    metrics = jax.device_get(metrics)
+    np.testing.assert_array_equal(metrics["cost_shaping/margin"], 0.0)
+    np.testing.assert_allclose(metrics["constraint/episode_cost"], metrics["episode/cost"])
 
 
 @pytest.mark.parametrize(
@@ -157,14 +175,14 @@ def test_shaped_cpo_trains_two_seeds():
     ],
 )
 def test_invalid_shaping_is_rejected(field, value, message):
-    config = _shaped_cpo()
+    config = _shaped()
     config.algo.cost_shaping[field] = value
     with pytest.raises(ConfigError, match=rf"algo\.cost_shaping\.{field}.*{message}"):
         validate(config)
 
 
 def test_shaping_needs_the_undiscounted_cost():
-    config = _shaped_cpo()
+    config = _shaped()
     config.algo.cost_discount = 0.99
     with pytest.raises(ConfigError, match=r"algo\.cost_shaping\.horizon.*cost_discount = 1"):
         validate(config)

@@ -13,6 +13,10 @@ The constrained variants differ only in how they turn (Â, Â^C) and the batch's
 into the advantage the clipped surrogate maximises. That is a :class:`Penalty`:
 ``ppo`` uses none, ``ppo_lag`` a Lagrange multiplier (:mod:`jaxsafe.algorithms.ppo_lag`) and
 ``cvar_ppo`` a CVaR penalty (:mod:`jaxsafe.algorithms.cvar_ppo`).
+
+With ``cost_shaping.horizon > 0`` (``ppo_lag``, :mod:`jaxsafe.cost_shaping`) the cost is the shaped
+C⁺ = C + α P_φ(s → U) of CPO §6.3: the bonus α P_φ has its own critic, ``Batch.cost_advantages``
+is the sum of both streams' and ``Batch.cost_margin`` the estimate α P̄ L̄ of E[C⁺] − E[C].
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import optax
 from jaxsafe import episode_statistics, normalization, rollout
 from jaxsafe.advantages import gae_over_environments, standardize
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
+from jaxsafe.cost_shaping import FaultPredictor, FaultPredictorState, shaping_margin, unsafe_within
 from jaxsafe.networks import ValueNetwork, make_policy
 
 
@@ -62,10 +67,11 @@ class Batch(NamedTuple):
 
     trajectory: rollout.Trajectory
     advantages: jax.Array  # Â, raw GAE of the reward
-    cost_advantages: jax.Array  # Â^C, raw GAE of the cost
+    cost_advantages: jax.Array  # Â^C, raw GAE of the cost (with shaping, of C⁺)
     cost_values: jax.Array  # V_C(s_t)
     records: episode_statistics.EpisodeRecord  # the episodes that ended in the batch
     episode: dict[str, jax.Array]  # their means, see episode_statistics.summarize
+    cost_margin: jax.Array  # E[C⁺] − E[C] = α P̄ L̄ with cost shaping, else 0
 
 
 class Penalty(NamedTuple):
@@ -97,6 +103,7 @@ class PPOState(NamedTuple):
     normalizer: normalization.RunningMeanStd
     runner: rollout.RunnerState
     penalty: Any  # the penalty's own state (multiplier, CVaR threshold, ...)
+    fault_predictor: FaultPredictorState | tuple  # () without cost shaping
     hyperparams: Hyperparams
     key: jax.Array
     update_step: jax.Array  # int32, updates done so far
@@ -124,6 +131,14 @@ def make(
 
     policy_net = make_policy(env.action_space(env_params), algo.hidden_sizes, algo.initial_log_std)
     value_net = ValueNetwork(tuple(algo.hidden_sizes))
+    shaping = algo.get("cost_shaping")
+    shaped = shaping is not None and shaping.horizon > 0
+    critic_names = ("value", "cost_value", "shaping_value") if shaped else ("value", "cost_value")
+    fault_predictor = (
+        FaultPredictor(shaping.hidden_sizes, shaping.learning_rate, shaping.num_steps)
+        if shaped
+        else None
+    )
     learning_rate = (
         optax.linear_schedule(
             algo.learning_rate, 0.0, num_updates * algo.num_epochs * algo.num_minibatches
@@ -139,6 +154,8 @@ def make(
         "clip_epsilon": jnp.float32(algo.clip_epsilon),
         **penalty.hyperparams,
     }
+    if shaped:
+        hyperparams["cost_shaping_coefficient"] = jnp.float32(shaping.coefficient)
 
     def normalize(normalizer, observation):
         if not algo.normalize_observations:
@@ -153,12 +170,16 @@ def make(
             "value": value_net.init(key_value, dummy),
             "cost_value": value_net.init(key_cost, dummy),
         }
+        if shaped:
+            key, key_shaping, key_predictor = jax.random.split(key, 3)
+            params["shaping_value"] = value_net.init(key_shaping, dummy)
         return PPOState(
             params=params,
             opt_state=optimizer.init(params),
             normalizer=normalization.init(observation_shape),
             runner=rollout.reset(env, env_params, key_env, num_envs, counter_names),
             penalty=penalty.init(hyperparams),
+            fault_predictor=fault_predictor.init(key_predictor, dummy) if shaped else (),
             hyperparams=hyperparams,
             key=key,
             update_step=jnp.int32(0),
@@ -218,9 +239,44 @@ def make(
             algo.cost_gae_lambda,
         )
         episode = episode_statistics.summarize(records, config.log.get("cost_threshold"))
+        targets = {"value": advantages + values, "cost_value": cost_advantages + cost_values}
+        values_at_samples = {"value": values, "cost_value": cost_values}
+        cost_margin, shaping_metrics = jnp.float32(0.0), {}
+        fault_predictor_state = state.fault_predictor
+        if shaped:
+            # C⁺ = C + α P_φ(s → U): the bonus's own critic and GAE; then the predictor's fit.
+            coefficient = state.hyperparams["cost_shaping_coefficient"]
+            fault_probability = fault_predictor.probability(state.fault_predictor, observation)
+            shaping_values = value_net.apply(state.params["shaping_value"], observation)
+            shaping_advantages = gae_over_environments(
+                coefficient * fault_probability,
+                shaping_values,
+                value_net.apply(state.params["shaping_value"], next_observation),
+                trajectory.terminated,
+                trajectory.truncated,
+                algo.cost_discount,
+                algo.cost_gae_lambda,
+            )
+            targets["shaping_value"] = shaping_advantages + shaping_values
+            values_at_samples["shaping_value"] = shaping_values
+            cost_advantages = cost_advantages + shaping_advantages
+            cost_margin = shaping_margin(fault_probability, coefficient, episode["episode/length"])
+            labels, known = unsafe_within(
+                trajectory.cost, trajectory.terminated | trajectory.truncated, shaping.horizon
+            )
+            fault_predictor_state, predictor_loss = fault_predictor.fit(
+                state.fault_predictor, observation, labels, known
+            )
+            shaping_metrics = {
+                "cost_shaping/margin": cost_margin,
+                "cost_shaping/fault_probability": fault_probability.mean(),
+                "loss/fault_predictor": predictor_loss,
+            }
 
         # 3. The variant's advantage for the policy (and its multiplier update).
-        batch = Batch(trajectory, advantages, cost_advantages, cost_values, records, episode)
+        batch = Batch(
+            trajectory, advantages, cost_advantages, cost_values, records, episode, cost_margin
+        )
         penalty_state, policy_advantages, penalty_metrics = penalty.shape(
             state.penalty, state.hyperparams, batch
         )
@@ -231,10 +287,8 @@ def make(
             "action": trajectory.action,
             "log_prob": trajectory.log_prob,
             "advantage": policy_advantages,
-            "value": values,
-            "value_target": advantages + values,
-            "cost_value": cost_values,
-            "cost_value_target": cost_advantages + cost_values,
+            **values_at_samples,
+            **{f"{name}_target": target for name, target in targets.items()},
         }
         samples = jax.tree.map(lambda x: x.reshape(batch_size, *x.shape[2:]), samples)
 
@@ -268,6 +322,7 @@ def make(
             normalizer=normalizer,
             runner=runner,
             penalty=penalty_state,
+            fault_predictor=fault_predictor_state,
             hyperparams=state.hyperparams,
             key=key,
             update_step=state.update_step + 1,
@@ -276,6 +331,7 @@ def make(
             **episode,
             **jax.tree.map(jnp.mean, losses),
             **penalty_metrics,
+            **shaping_metrics,
             "batch/cost": trajectory.cost.mean(),
             "batch/cost_value": cost_values.mean(),
         }
@@ -304,12 +360,11 @@ def make(
                 squared = jnp.maximum(squared, jnp.square(clipped - target))
             return 0.5 * squared.mean()
 
-        value_loss, cost_value_loss = critic_loss("value"), critic_loss("cost_value")
-        total = policy_loss + algo.value_coef * (value_loss + cost_value_loss)
+        critic_losses = {f"loss/{name}": critic_loss(name) for name in critic_names}
+        total = policy_loss + algo.value_coef * sum(critic_losses.values())
         return total, {
             "loss/policy": policy_loss,
-            "loss/value": value_loss,
-            "loss/cost_value": cost_value_loss,
+            **critic_losses,
             "policy/entropy": entropy,
             "policy/approx_kl": jnp.mean((ratio - 1.0) - log_ratio),
             "policy/clip_fraction": jnp.mean(jnp.abs(ratio - 1.0) > epsilon),

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from jaxsafe import cost_shaping
 from jaxsafe.advantages import standardize
 from jaxsafe.algorithms import ppo
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
@@ -31,6 +32,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.lagrange_init = 0.0
     config.lagrange_learning_rate = 0.035  # OmniSafe's PPOLag default
     config.lagrange_optimizer = "adam"
+    config.cost_shaping = cost_shaping.default_config()  # CPO §6.3, off by default
     return config
 
 
@@ -47,7 +49,10 @@ def penalty(algo: ml_collections.ConfigDict) -> ppo.Penalty:
 
     def shape(state: LagrangianPenaltyState, hyperparams: Hyperparams, batch: ppo.Batch):
         finished = batch.episode["episode/count"] > 0
-        episode_cost = jnp.where(finished, batch.episode["episode/cost"], state.episode_cost)
+        # Ĵ_C, or with cost shaping Ĵ_{C⁺} = Ĵ_C + α P̄ L̄.
+        episode_cost = jnp.where(
+            finished, batch.episode["episode/cost"] + batch.cost_margin, state.episode_cost
+        )
         violation = episode_cost - hyperparams["cost_limit"]
         updated = multiplier.update(state.multiplier, violation)
         # Without a finished episode there is no new evidence: keep λ.

@@ -304,7 +304,9 @@ def make_with_phases(
         return normalization.normalize(normalizer, observation)
 
     def init(key: jax.Array, hyperparams: Hyperparams) -> TrustRegionState:
-        key_policy, key_critics, key_env, key_predictor, key = jax.random.split(key, 5)
+        key_policy, key_critics, key_env, key = jax.random.split(key, 4)
+        if shaped:
+            key, key_predictor = jax.random.split(key)
         dummy = jnp.zeros(observation_shape, jnp.float32)
         return TrustRegionState(
             policy_params=policy_net.init(key_policy, dummy),
