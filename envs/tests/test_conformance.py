@@ -32,26 +32,37 @@ def test_every_registered_env_is_covered():
     assert sorted(SHORT_HORIZON) == jaxsafe_envs.registered()
 
 
+def _rollout_keys(key):
+    """The keys of a rollout: the reset keys [N], and per step the action keys [T, N] and the
+    keys [T, N] that ``step`` is called with."""
+    key_reset, key_steps = jax.random.split(key)
+
+    def per_step(key):
+        key_action, key_step = jax.random.split(key)
+        return jax.random.split(key_action, NUM_ENVS), jax.random.split(key_step, NUM_ENVS)
+
+    actions, steps = jax.vmap(per_step)(jax.random.split(key_steps, NUM_STEPS))
+    return jax.random.split(key_reset, NUM_ENVS), actions, steps
+
+
 def _rollout(env, params, key):
     """obs0 [N, ...] and the stacked step outputs [T, N, ...] of a random-action rollout.
 
     Every environment gets its own copy of ``params`` (vmapped, not closed over), which checks
     that the constants are a traced pytree.
     """
-    key_reset, key_steps = jax.random.split(key)
+    reset_keys, action_keys, step_keys = _rollout_keys(key)
     params = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (NUM_ENVS, *leaf.shape)), params)
-    obs, state = jax.vmap(env.reset)(jax.random.split(key_reset, NUM_ENVS), params)
+    obs, state = jax.vmap(env.reset)(reset_keys, params)
 
-    def one_step(state, key):
-        key_action, key_step = jax.random.split(key)
-        action = jax.vmap(env.action_space(None).sample)(jax.random.split(key_action, NUM_ENVS))
+    def one_step(state, keys):
+        key_action, key_step = keys
+        action = jax.vmap(env.action_space(None).sample)(key_action)
         step = jax.vmap(env.step)
-        obs, state, reward, terminated, truncated, info = step(
-            jax.random.split(key_step, NUM_ENVS), state, action, params
-        )
+        obs, state, reward, terminated, truncated, info = step(key_step, state, action, params)
         return state, (obs, reward, terminated, truncated, info)
 
-    _, transitions = jax.lax.scan(one_step, state, jax.random.split(key_steps, NUM_STEPS))
+    _, transitions = jax.lax.scan(one_step, state, (action_keys, step_keys))
     return obs, transitions
 
 
@@ -169,3 +180,10 @@ def test_brax_auto_resets_are_uniform_draws_from_the_reset_pool(name):
     assert repeats <= 10  # about draws / P expected
     for n in range(NUM_ENVS):
         assert not np.any(np.all(obs[done[:, n], n] == obs0[n], axis=-1))
+    # Each restart is pool[reset_index(k)], k the reset half of that step's key.
+    _, _, step_keys = _rollout_keys(jax.random.key(0))
+    reset_keys = jax.vmap(jax.vmap(lambda key: jax.random.split(key)[1]))(step_keys)
+    index = np.asarray(jax.vmap(jax.vmap(env.reset_index))(reset_keys))
+    t, n = np.nonzero(done)
+    restarts = [pool_index[obs[i, j].tobytes()] for i, j in zip(t, n, strict=True)]
+    np.testing.assert_array_equal(restarts, index[t, n])

@@ -534,10 +534,56 @@ def test_ecoant_reset_pool_holds_distinct_brax_resets(eco, ant_ref):
     assert len(np.unique(np.asarray(pool.obs), axis=0)) == size
 
 
+def _reset_keys(seed, n):
+    """The reset keys of ``n`` steps: the second half of ``split`` of each step's key."""
+    keys = jax.random.split(jax.random.key(seed), n)
+    return jax.vmap(lambda key: jax.random.split(key)[1])(keys)
+
+
+@pytest.mark.parametrize("size", [16, 24, 1024])
+def test_reset_index_is_uniform_over_the_pool(size):
+    """``reset_index`` of 100k reset keys: int32 in {0, …, P−1}, the first raw word of the key
+    modulo P, and uniform by a chi-square test (P = 24 is not a power of two: its modulo bias,
+    below 24/2³², is far too small to show)."""
+    env, _ = jaxsafe_envs.make("EcoAnt-v2", reset_pool_size=size)
+    keys = _reset_keys(60 + size, 100_000)
+    index = jax.jit(jax.vmap(env.reset_index))(keys)
+    assert index.dtype == jnp.int32
+    index = np.asarray(index)
+    words = np.asarray(jax.random.key_data(keys))[:, 0]
+    assert_array_equal(index, words % size)  # the documented rule, no random draw of its own
+    counts = np.bincount(index, minlength=size)
+    assert counts.shape == (size,)  # nothing at or above P
+    expected = len(index) / size
+    chi_square = float(np.sum((counts - expected) ** 2 / expected))
+    p_value = float(jax.scipy.stats.chi2.sf(chi_square, size - 1))
+    assert 1e-3 < p_value < 1 - 1e-3, (chi_square, p_value)  # neither skewed nor too even
+
+
+def test_reset_index_is_independent_of_the_step_noise_key():
+    """The index and the first word of the step's other key (the one its noise is drawn from)
+    are jointly uniform on 16 × 16 cells (chi-square test over 100k steps)."""
+    env, _ = jaxsafe_envs.make("EcoAnt-v2", reset_pool_size=16)
+    keys = jax.random.split(jax.random.key(70), 100_000)
+    halves = jax.vmap(jax.random.split)(keys)
+    index = np.asarray(jax.vmap(env.reset_index)(halves[:, 1]))
+    other = np.asarray(jax.random.key_data(halves[:, 0]))[:, 0] % 16
+    counts = np.bincount(16 * index + other, minlength=256)
+    expected = len(index) / 256
+    chi_square = float(np.sum((counts - expected) ** 2 / expected))
+    assert 1e-3 < float(jax.scipy.stats.chi2.sf(chi_square, 255)) < 1 - 1e-3
+
+
+def test_reset_index_needs_a_pool():
+    env, _ = jaxsafe_envs.make("EcoAnt-v2", reset_pool_size=0)
+    with pytest.raises(ValueError, match="reset_pool_size=0"):
+        env.reset_index(jax.random.key(0))
+
+
 @pytest.mark.parametrize("reset_pool_size", [None, 0])
 def test_ecoant_auto_reset_state(reset_pool_size, eco, ant_ref):
-    """At an episode end ``step`` restarts from pool[i], i ~ U{0, …, P−1} drawn from the step's
-    reset key (default), or from brax's reset of that key (``reset_pool_size=0``)."""
+    """At an episode end ``step`` restarts from pool[i], i = the first raw word of the step's
+    reset key modulo P (default), or from brax's reset of that key (``reset_pool_size=0``)."""
     kwargs = {} if reset_pool_size is None else {"reset_pool_size": reset_pool_size}
     e = eco("EcoAnt-v2", **kwargs)
     params = e.params.replace(max_steps_in_episode=jnp.int32(2))
@@ -553,7 +599,8 @@ def test_ecoant_auto_reset_state(reset_pool_size, eco, ant_ref):
     if reset_pool_size == 0:
         expected = ant_ref.reset(key_reset)
     else:
-        index = jax.random.randint(key_reset, (), 0, e.env.reset_pool_size)
+        index = int(jax.random.key_data(key_reset)[0]) % e.env.reset_pool_size
+        assert int(e.env.reset_index(key_reset)) == index
         expected = jax.tree.map(lambda stacked: stacked[index], e.env.reset_pool)
     assert_array_equal(np.asarray(obs[:-1]), np.asarray(expected.obs))
     assert float(obs[-1]) == 1.0

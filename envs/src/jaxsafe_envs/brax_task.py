@@ -20,12 +20,19 @@ from one and the same state forever.
 
 The default path here is a *reset pool*: ``reset_pool_size`` = P initial states drawn i.i.d.
 from brax's own reset (one vmapped ``brax_env.reset`` over P keys from ``reset_pool_seed``),
-built once per environment object, the first time ``step`` is traced. An auto-reset draws an
-index uniformly from the step's reset key and gathers that state:
+built once per environment object, the first time ``step`` is traced. An auto-reset picks an
+index from the step's reset key and gathers that state:
 
-    s' = select(done, pool[i], step(s, a)),    i ~ U{0, …, P−1} from the reset key
+    s' = select(done, pool[i], step(s, a)),    i = w mod P,   w = key_data(key_reset)[0]
 
 which is a copy of one ~5.6 kB row (Ant, generalized backend) instead of a ``pipeline_init``.
+The index costs no random-number generation of its own: the reset key is itself an output of
+the step's ``jax.random.split`` (a threefry hash by default), so its raw 32-bit words are
+already uniform random bits, and i is one of them reduced modulo P. That makes i uniform on
+{0, …, P−1} up to a modulo bias below P/2³² (2.4e-7 for P = 1024; none when P is a power of
+two, as the default is), and independent of the step's noise, which ``step_env`` draws from
+the other half of the split. (A ``jax.random.randint`` of the reset key would hash it three
+more times per environment and step.)
 Each episode's start is still drawn at random at every reset, independently of the
 environment's earlier episodes and of the other environments; what it gives up is the
 continuum: starts come from P fixed draws of brax's start distribution (a bootstrap of it), so
@@ -127,12 +134,26 @@ class BraxTask(environment.Environment):
             keys = jax.random.split(jax.random.key(self.reset_pool_seed), self.reset_pool_size)
             return jax.block_until_ready(jax.jit(jax.vmap(self.brax_env.reset))(keys))
 
+    def reset_index(self, key: jax.Array) -> jax.Array:
+        """The pool index an auto-reset with reset key ``key`` restarts from (int32 in
+        {0, …, P−1}): the first 32-bit word of ``key``'s raw data, modulo P.
+
+        ``key`` must be uniform random bits, as every key ``jax.random.split`` returns is
+        (``step`` passes the second half of its split); then the index is uniform up to a
+        modulo bias below P/2³², and exactly uniform when P is a power of two. No random
+        numbers are drawn here.
+        """
+        if self.reset_pool_size == 0:
+            raise ValueError(f"{type(self).__name__}: reset_pool_size=0 has no reset pool")
+        word = jax.random.key_data(key)[..., 0]
+        return jax.lax.rem(word, jnp.uint32(self.reset_pool_size)).astype(jnp.int32)
+
     def auto_reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
-        """The episode ``step`` starts where one ends: a pool state picked by ``key``, or
+        """The episode ``step`` starts where one ends: pool state ``reset_index(key)``, or
         brax's reset of ``key`` when ``reset_pool_size`` is 0."""
         if self.reset_pool_size == 0:
             return self.reset_env(key, params)
-        index = jax.random.randint(key, (), 0, self.reset_pool_size)
+        index = self.reset_index(key)
         return self.start_episode(jax.tree.map(lambda leaf: leaf[index], self.reset_pool), params)
 
     @functools.partial(jax.jit, static_argnames=("self",))

@@ -14,9 +14,10 @@ depleting step; ``EcoAnt-v2`` pays the dense cost E every step. Episodes are tru
 ``episode_length`` steps. With ``noise_scale=0`` the task reproduces brax's Ant step for step.
 
 ``reset(key)`` is brax's Ant reset of ``key``. The auto-reset inside ``step`` restarts from one
-of ``reset_pool_size`` (1024) pre-drawn brax Ant resets, picked uniformly by the step's reset key,
-which saves a ``pipeline_init`` per step under ``vmap``; ``reset_pool_size=0`` runs brax's reset
-at every auto-reset instead (``jaxsafe_envs.brax_task`` explains the trade-off).
+of ``reset_pool_size`` (1024) pre-drawn brax Ant resets, picked uniformly by the bits of the
+step's reset key, which saves a ``pipeline_init`` per step under ``vmap``;
+``reset_pool_size=0`` runs brax's reset at every auto-reset instead (``jaxsafe_envs.brax_task``
+explains the trade-off).
 """
 
 from __future__ import annotations
