@@ -110,11 +110,12 @@ def test_the_constraint_sees_the_shaped_cost():
     algorithm, phases = trust_region.make_with_phases(
         config, env, env_params, cpo.constraint(config.algo)
     )
-    state = algorithm.init(jax.random.key(0), algorithm.hyperparams)
+    state = jax.jit(algorithm.init)(jax.random.key(0), algorithm.hyperparams)
+    update = jax.jit(algorithm.update)
     for _ in range(2):  # a trained predictor, not the initial one
-        state, _ = algorithm.update(state)
-    state, batch = phases.collect(state)
-    prepared = phases.prepare(state, batch)
+        state, _ = update(state)
+    state, batch = jax.jit(phases.collect)(state)
+    prepared = jax.jit(phases.prepare)(state, batch)
     predictor = FaultPredictor(
         config.algo.cost_shaping.hidden_sizes, config.algo.cost_shaping.learning_rate, 1
     )
@@ -136,7 +137,7 @@ def test_the_constraint_sees_the_shaped_cost():
     assert np.mean(bonus) > 0
 
 
-@pytest.mark.parametrize("name", ["cpo", "trpo_lag", "ppo_lag"])
+@pytest.mark.parametrize("name", ["cpo", "ppo_lag"])  # trpo_lag shares cpo's shaped update
 def test_shaped_algorithms_train_two_seeds(name):
     config = _shaped(name)
     validate(config)
