@@ -146,8 +146,9 @@ def test_shaped_algorithms_train_two_seeds(name):
     metrics = {key: np.asarray(value) for key, value in jax.device_get(metrics).items()}
     for key in (
         "cost_shaping/margin",
+        "cost_shaping/unsafe_within_rate",
         "loss/fault_predictor",
-        "loss/shaping_value" if name == "ppo_lag" else "loss/cost_shaping_value",
+        "loss/shaping_value",
     ):
         assert metrics[key].shape == (2, 4) and np.isfinite(metrics[key]).all(), key
     assert (metrics["cost_shaping/margin"] > 0).all()

@@ -136,3 +136,32 @@ class FaultPredictor:
 
         state, losses = jax.lax.scan(adam_step, state, None, length=self.num_steps)
         return state, losses[-1]
+
+    def fit_on_rollout(
+        self,
+        state: FaultPredictorState,
+        observation: jax.Array,
+        cost: jax.Array,
+        done: jax.Array,
+        horizon: int,
+    ) -> tuple[FaultPredictorState, dict[str, jax.Array]]:
+        """:meth:`fit` on the :func:`unsafe_within` labels of a rollout ``[T, N]``.
+
+        Returns the state and its metrics: the loss and the rate of positive known labels.
+        """
+        labels, known = unsafe_within(cost, done, horizon)
+        state, loss = self.fit(state, observation, labels, known)
+        return state, {
+            "loss/fault_predictor": loss,
+            "cost_shaping/unsafe_within_rate": jnp.sum(labels * known)
+            / jnp.maximum(known.sum(), 1),
+        }
+
+
+def from_config(algo: ml_collections.ConfigDict) -> FaultPredictor | None:
+    """The fault predictor ``algo.cost_shaping`` asks for; ``None`` when shaping is off (or the
+    algorithm has no such field)."""
+    shaping = algo.get("cost_shaping")
+    if shaping is None or shaping.horizon <= 0:
+        return None
+    return FaultPredictor(shaping.hidden_sizes, shaping.learning_rate, shaping.num_steps)

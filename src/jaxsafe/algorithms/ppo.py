@@ -29,10 +29,10 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxsafe import episode_statistics, normalization, rollout
+from jaxsafe import cost_shaping, episode_statistics, normalization, rollout
 from jaxsafe.advantages import gae_over_environments, standardize
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
-from jaxsafe.cost_shaping import FaultPredictor, FaultPredictorState, shaping_margin, unsafe_within
+from jaxsafe.cost_shaping import FaultPredictorState, shaping_margin
 from jaxsafe.networks import ValueNetwork, make_policy
 
 
@@ -131,14 +131,9 @@ def make(
 
     policy_net = make_policy(env.action_space(env_params), algo.hidden_sizes, algo.initial_log_std)
     value_net = ValueNetwork(tuple(algo.hidden_sizes))
-    shaping = algo.get("cost_shaping")
-    shaped = shaping is not None and shaping.horizon > 0
+    fault_predictor = cost_shaping.from_config(algo)
+    shaped = fault_predictor is not None
     critic_names = ("value", "cost_value", "shaping_value") if shaped else ("value", "cost_value")
-    fault_predictor = (
-        FaultPredictor(shaping.hidden_sizes, shaping.learning_rate, shaping.num_steps)
-        if shaped
-        else None
-    )
     learning_rate = (
         optax.linear_schedule(
             algo.learning_rate, 0.0, num_updates * algo.num_epochs * algo.num_minibatches
@@ -155,7 +150,7 @@ def make(
         **penalty.hyperparams,
     }
     if shaped:
-        hyperparams["cost_shaping_coefficient"] = jnp.float32(shaping.coefficient)
+        hyperparams["cost_shaping_coefficient"] = jnp.float32(algo.cost_shaping.coefficient)
 
     def normalize(normalizer, observation):
         if not algo.normalize_observations:
@@ -261,16 +256,17 @@ def make(
             values_at_samples["shaping_value"] = shaping_values
             cost_advantages = cost_advantages + shaping_advantages
             cost_margin = shaping_margin(fault_probability, coefficient, episode["episode/length"])
-            labels, known = unsafe_within(
-                trajectory.cost, trajectory.terminated | trajectory.truncated, shaping.horizon
-            )
-            fault_predictor_state, predictor_loss = fault_predictor.fit(
-                state.fault_predictor, observation, labels, known
+            fault_predictor_state, predictor_metrics = fault_predictor.fit_on_rollout(
+                state.fault_predictor,
+                observation,
+                trajectory.cost,
+                trajectory.terminated | trajectory.truncated,
+                algo.cost_shaping.horizon,
             )
             shaping_metrics = {
+                **predictor_metrics,
                 "cost_shaping/margin": cost_margin,
                 "cost_shaping/fault_probability": fault_probability.mean(),
-                "loss/fault_predictor": predictor_loss,
             }
 
         # 3. The variant's advantage for the policy (and its multiplier update).

@@ -38,12 +38,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxsafe import episode_statistics, normalization, rollout
+from jaxsafe import cost_shaping, episode_statistics, normalization, rollout
 from jaxsafe.advantages import gae_over_environments
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
 from jaxsafe.augmented_state import CostAugmentedEnv
 from jaxsafe.cantelli import augmented_cost
-from jaxsafe.cost_shaping import FaultPredictor, FaultPredictorState, shaping_margin, unsafe_within
+from jaxsafe.cost_shaping import FaultPredictorState, shaping_margin
 from jaxsafe.critics import Critics, CriticState
 from jaxsafe.networks import make_policy
 from jaxsafe.trust_region import (
@@ -270,8 +270,8 @@ def make_with_phases(
         env = CostAugmentedEnv(env, algo.cost_discount, constraint.threshold)
     num_envs, num_steps = algo.num_envs, algo.num_steps
     batch_size = num_envs * num_steps
-    shaping = algo.get("cost_shaping")
-    shaped = shaping is not None and shaping.horizon > 0
+    fault_predictor = cost_shaping.from_config(algo)
+    shaped = fault_predictor is not None
     num_streams = 2 + int(constraint.augmented_state) + int(shaped)
     shaping_stream = num_streams - 1
     observation_shape = env.observation_space(env_params).shape
@@ -286,15 +286,10 @@ def make_with_phases(
         normalize_targets=algo.critic_normalization == "popart",
         statistics_rate=algo.critic_statistics_rate,
     )
-    fault_predictor = (
-        FaultPredictor(shaping.hidden_sizes, shaping.learning_rate, shaping.num_steps)
-        if shaped
-        else None
-    )
     adaptive_trust_region = algo.get("trust_region", "fixed") == "adaptive"
     hyperparams = {"max_kl": jnp.float32(algo.max_kl), **constraint.hyperparams}
     if shaped:
-        hyperparams["cost_shaping_coefficient"] = jnp.float32(shaping.coefficient)
+        hyperparams["cost_shaping_coefficient"] = jnp.float32(algo.cost_shaping.coefficient)
     stream_discounts = jnp.array([algo.discount, *[algo.cost_discount] * (num_streams - 1)])
     stream_lambdas = jnp.array([algo.gae_lambda, *[algo.cost_gae_lambda] * (num_streams - 1)])
 
@@ -547,18 +542,15 @@ def make_with_phases(
             metrics["loss/augmented_cost_value"] = losses[AUGMENTED_COST]
         if shaped:
             trajectory = prepared.batch.trajectory
-            labels, known = unsafe_within(
-                trajectory.cost, trajectory.terminated | trajectory.truncated, shaping.horizon
-            )
-            predictor_state, predictor_loss = fault_predictor.fit(
-                state.fault_predictor, prepared.observation, labels, known
+            predictor_state, predictor_metrics = fault_predictor.fit_on_rollout(
+                state.fault_predictor,
+                prepared.observation,
+                trajectory.cost,
+                trajectory.terminated | trajectory.truncated,
+                algo.cost_shaping.horizon,
             )
             state = state._replace(fault_predictor=predictor_state)
-            metrics["loss/cost_shaping_value"] = losses[shaping_stream]
-            metrics["loss/fault_predictor"] = predictor_loss
-            metrics["cost_shaping/unsafe_within_rate"] = jnp.sum(labels * known) / jnp.maximum(
-                known.sum(), 1
-            )
+            metrics |= {"loss/shaping_value": losses[shaping_stream], **predictor_metrics}
         return state, metrics
 
     def update(state: TrustRegionState) -> tuple[TrustRegionState, dict[str, jax.Array]]:
