@@ -9,8 +9,16 @@ Timing: the first call is timed including tracing and compilation; the rollout i
 again (``--repeats`` times) on fresh inputs, the state the previous call ended in and a new key,
 and the fastest of those calls gives the run time. Compile time is reported as the first call
 minus the run time. Every call is waited on with ``jax.block_until_ready``. The implementations
-compared at one N take their warm calls in turn (ours, the reference, ours, ...), so that a
-change of load on a shared machine falls on all of them alike.
+compared at one N take their warm calls in rounds, one call each, in an order that reverses from
+round to round (ours, reference; reference, ours; ...), so that a change of load on a shared
+machine falls on all of them alike.
+
+Paired ratio. Round k gives one ratio r_k = t_ref,k / t_ours,k of the two warm-call times (> 1:
+ours is faster), and the table reports the median of the r_k with its distribution-free 95%
+confidence interval [r_(j), r_(n+1−j)] from the order statistics of the n rounds, j the largest
+index with P(Binomial(n, ½) < j) ≤ 2.5% (see :func:`median_interval`). Pairing by round cancels
+load that drifts over seconds; the interval says how far the typical ratio can be from the
+median, where the best-of ratio of two fastest calls is a single draw of a noisy extreme.
 
 The brax tasks (EcoAnt, AntCircle) are measured on each brax backend. Reference rows measure the
 ``safenax`` package identically: ``EcoAntV2`` behind ``safenax.wrappers.brax.BraxToGymnaxWrapper``
@@ -68,6 +76,8 @@ STEP_LIMITS = {"brax": (4, 512), "light": (1_024, 262_144)}
 """Fewest and most scan steps per timed call, by kind of environment."""
 
 RESULTS_STEM = "env_throughput"
+MIN_PAIRED_ROUNDS = 6
+"""Fewest rounds of warm calls that give a 95% interval for the median paired ratio."""
 
 State = Any
 StepFn = Callable[[jax.Array, State, jax.Array], tuple[State, jax.Array]]
@@ -102,6 +112,7 @@ class Measurement:
     first_call_s: float
     run_s: float
     jax_version: str | None = None
+    warm_s: tuple[float, ...] = ()  # every warm call, in round order (empty in older rows)
 
     @property
     def label(self) -> str:
@@ -235,19 +246,22 @@ def measure(
     key: jax.Array,
 ) -> list[Measurement]:
     """Times one cold call of each subject's rollout, then ``repeats`` rounds of one warm call of
-    each in turn; every call continues the subject's last state."""
+    each, in an order reversed every other round; every call continues the subject's last
+    state."""
     num_envs = jax.tree.leaves(batches[0])[0].shape[0]
     rollouts = [make_rollout(subject, num_envs, num_steps) for subject in subjects]
     keys = jax.random.split(key, repeats + 1)
     states = list(batches)
-    first_call_s, run_s = [], [math.inf] * len(subjects)
+    first_call_s: list[float] = []
+    warm_s: list[list[float]] = [[] for _ in subjects]
     for i, rollout in enumerate(rollouts):
         seconds, (states[i], _) = _timed(rollout, states[i], keys[0])
         first_call_s.append(seconds)
-    for warm_key in keys[1:]:
-        for i, rollout in enumerate(rollouts):
-            seconds, (states[i], _) = _timed(rollout, states[i], warm_key)
-            run_s[i] = min(run_s[i], seconds)
+    for round_index, warm_key in enumerate(keys[1:]):
+        order = range(len(rollouts)) if round_index % 2 == 0 else reversed(range(len(rollouts)))
+        for i in order:
+            seconds, (states[i], _) = _timed(rollouts[i], states[i], warm_key)
+            warm_s[i].append(seconds)
     return [
         Measurement(
             subject.family,
@@ -256,11 +270,46 @@ def measure(
             num_envs,
             num_steps,
             first_s,
-            best_s,
+            min(times),
             jax.__version__,
+            tuple(times),
         )
-        for subject, first_s, best_s in zip(subjects, first_call_s, run_s, strict=True)
+        for subject, first_s, times in zip(subjects, first_call_s, warm_s, strict=True)
     ]
+
+
+def median_interval(
+    values: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """The median of ``values`` and a distribution-free ``confidence`` interval for it.
+
+    For n independent draws the interval [x_(j), x_(n+1−j)] of the sorted values (1-based) covers
+    the population median with probability 1 − 2 P(B < j), B ~ Binomial(n, ½); j is the largest
+    index that keeps that probability ≥ ``confidence``. Needs n ≥ 6 at 95% (for smaller n no
+    pair of order statistics reaches it).
+    """
+    ordered = sorted(values)
+    n = len(ordered)
+    tail = (1.0 - confidence) / 2.0
+    below = 0.0  # P(B < j), accumulated for j = 1, 2, ...
+    j = 0
+    while below + math.comb(n, j) / 2**n <= tail:
+        below += math.comb(n, j) / 2**n
+        j += 1
+    if j == 0:
+        raise ValueError(f"{n} values give no {confidence:.0%} interval for the median")
+    middle = n // 2
+    median = ordered[middle] if n % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return median, ordered[j - 1], ordered[n - j]
+
+
+def paired_ratio(ours: Measurement, reference: Measurement) -> tuple[float, float, float] | None:
+    """Median and 95% interval of the per-round ratios t_ref / t_ours of two measurements taken
+    in the same rounds (``None`` when they were not, or there are too few rounds)."""
+    rounds = len(ours.warm_s)
+    if rounds < MIN_PAIRED_ROUNDS or rounds != len(reference.warm_s):
+        return None
+    return median_interval([r / o for o, r in zip(ours.warm_s, reference.warm_s, strict=True)])
 
 
 def default_steps(kind: str, num_envs: int) -> int:
@@ -271,8 +320,9 @@ def default_steps(kind: str, num_envs: int) -> int:
 
 def benchmark_group(
     family: str, backend: str, sizes: Sequence[int], args: argparse.Namespace
-) -> Iterator[Measurement]:
-    """Our ``family`` on ``backend`` and its reference, measured in turn at each N.
+) -> Iterator[list[Measurement]]:
+    """Our ``family`` on ``backend`` and its reference, measured in turn at each N; yields the
+    measurements of one N at a time.
 
     Both are reset once at the largest N; each N measures the first N of those environments.
     """
@@ -288,7 +338,7 @@ def benchmark_group(
         num_steps = args.steps or default_steps(kind, n)
         key = jax.random.fold_in(key_run, n)
         sliced = [slice_batch(states, n) for states in batches]
-        yield from measure(subjects, sliced, num_steps, args.repeats, key)
+        yield measure(subjects, sliced, num_steps, args.repeats, key)
 
 
 def _key(m: Measurement) -> tuple[str, str, str, int]:
@@ -301,12 +351,18 @@ def _point(m: Measurement) -> tuple[str, str, int]:
     return (m.family, m.backend, m.num_envs)
 
 
-def _row(m: Measurement, ratio: float | None) -> str:
-    """One markdown table row; ``ratio`` is ours / reference steps/s, if any."""
-    ratio_text = "" if ratio is None else f"{ratio:.2f}x"
+def _row(m: Measurement, reference: Measurement | None) -> str:
+    """One markdown table row; against a ``reference``, the best-of and the paired ratio."""
+    ratio_text = paired_text = ""
+    if reference is not None:
+        ratio_text = f"{m.steps_per_s / reference.steps_per_s:.2f}x"
+        paired = paired_ratio(m, reference)
+        if paired is not None:
+            median, low, high = paired
+            paired_text = f"{median:.3f}x [{low:.3f}, {high:.3f}] ({len(m.warm_s)})"
     return (
         f"| {m.label} | {m.backend} | {m.num_envs} | {m.compile_s:.1f} | "
-        f"{m.steps_per_s:,.0f} | {ratio_text} | {m.jax_version or ''} |"
+        f"{m.steps_per_s:,.0f} | {ratio_text} | {paired_text} | {m.jax_version or ''} |"
     )
 
 
@@ -319,13 +375,13 @@ def markdown_table(measurements: Sequence[Measurement]) -> str:
     )
     references = {_point(m): m for m in rows if m.implementation == "safenax"}
     lines = [
-        "| env | backend | N | compile s | steps/s | vs safenax | jax |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| env | backend | N | compile s | steps/s | vs safenax | paired, median [95% CI] (rounds) "
+        "| jax |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for m in rows:
         ref = references.get(_point(m))
-        ratio = None if ref is None or m is ref else m.steps_per_s / ref.steps_per_s
-        lines.append(_row(m, ratio))
+        lines.append(_row(m, None if m is ref else ref))
     return "\n".join(lines)
 
 
@@ -349,7 +405,8 @@ def _to_json(m: Measurement) -> dict[str, Any]:
 def _from_json(raw: dict[str, Any]) -> Measurement:
     """The inverse of :func:`_to_json`; rows written before versions were recorded have none."""
     names = {field.name for field in dataclasses.fields(Measurement)}
-    return Measurement(**{name: value for name, value in raw.items() if name in names})
+    fields = {name: value for name, value in raw.items() if name in names}
+    return Measurement(**{**fields, "warm_s": tuple(fields.get("warm_s", ()))})
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -395,7 +452,11 @@ def run_notes(args: argparse.Namespace) -> list[str]:
         "steps/s: environment steps per second of the fastest warm call, summed over N envs.",
         "compile s: first call (trace + compile + run) less the fastest warm call.",
         "vs safenax: our steps/s over the safenax reference's at the same backend and N "
-        "(> 1: ours is faster).",
+        "(> 1: ours is faster), each side's fastest warm call.",
+        "paired: median over rounds of t_safenax / t_ours of the two warm calls of a round, with "
+        "its distribution-free 95% confidence interval (order statistics) and the number of "
+        "rounds; blank for rows measured before rounds were recorded or with fewer than "
+        f"{MIN_PAIRED_ROUNDS} of them.",
         f"Brax tasks auto-reset from a pool of {DEFAULT_RESET_POOL_SIZE} pre-drawn brax initial "
         "states (the default); rows marked (reset_pool_size=0) compute brax's reset on every "
         "step instead.",
@@ -418,9 +479,9 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], list[str]]:
         backends = args.backends if family in BRAX_ENVS else [NO_BACKEND]
         for backend in backends:
             try:
-                for m in benchmark_group(family, backend, batch_sizes(backend, args), args):
-                    measurements.append(m)
-                    print(_row(m, None), flush=True)
+                for point in benchmark_group(family, backend, batch_sizes(backend, args), args):
+                    measurements.extend(point)
+                    print(markdown_table(point).split("\n", 2)[2], flush=True)
             except Exception as error:  # a backend that fails is reported and skipped
                 first_line = (str(error).splitlines() or [""])[0]
                 skipped.append(

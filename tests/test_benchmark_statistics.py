@@ -1,0 +1,52 @@
+"""The paired-ratio statistic of ``benchmarks/env_throughput.py``: the median's confidence
+interval against scipy's binomial distribution and against its coverage in simulation."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import env_throughput  # noqa: E402
+
+
+@pytest.mark.parametrize("n", [6, 7, 10, 15, 31, 40, 101])
+def test_median_interval_uses_the_binomial_order_statistics(n):
+    values = np.random.default_rng(n).lognormal(size=n)
+    median, low, high = env_throughput.median_interval(values)
+    ordered = np.sort(values)
+    j = max(j for j in range(1, n) if stats.binom.cdf(j - 1, n, 0.5) <= 0.025)
+    assert median == pytest.approx(np.median(values))
+    assert (low, high) == (ordered[j - 1], ordered[n - j])
+    assert 1 - 2 * stats.binom.cdf(j - 1, n, 0.5) >= 0.95
+
+
+def test_median_interval_covers_the_median_as_often_as_it_claims():
+    rng = np.random.default_rng(0)
+    n, trials = 15, 4000
+    samples = rng.exponential(size=(trials, n))  # population median ln 2
+    hits = 0
+    for values in samples:
+        _, low, high = env_throughput.median_interval(values)
+        hits += low <= np.log(2) <= high
+    assert hits / trials == pytest.approx(1 - 2 * stats.binom.cdf(3, n, 0.5), abs=0.015)
+
+
+def test_median_interval_needs_six_values():
+    with pytest.raises(ValueError, match="5 values"):
+        env_throughput.median_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+
+
+def _measurement(implementation, warm_s):
+    return env_throughput.Measurement(
+        "EcoAnt-v2", implementation, "generalized", 64, 8, 10.0, min(warm_s), "0", tuple(warm_s)
+    )
+
+
+def test_paired_ratio_divides_reference_by_ours_round_by_round():
+    ours = _measurement("jaxsafe", [1.0, 2.0, 1.0, 4.0, 1.0, 1.0, 2.0])
+    reference = _measurement("safenax", [1.1, 2.2, 1.1, 4.4, 1.1, 1.1, 2.2])
+    assert env_throughput.paired_ratio(ours, reference) == pytest.approx((1.1, 1.1, 1.1))
+    assert env_throughput.paired_ratio(ours, _measurement("safenax", [1.0] * 6)) is None
