@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from gymnasium.envs.toy_text.frozen_lake import MAPS as GYM_MAPS
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy import stats
 
 import jaxsafe_envs
 from jaxsafe_envs import IcyLakeState, PointCircleState
@@ -266,6 +267,34 @@ def test_icy_lake_8x8_map_truncates_at_200():
     assert_array_equal(out["truncated"], np.tile([False] * 199 + [True, False], (2, 1)))
     assert not out["terminated"].any()
     assert_array_equal(out["cost"][:, :200].sum(axis=1), np.full(2, 400.0, np.float32))
+
+
+def test_icy_lake_normal_quantile_matches_scipy():
+    from jaxsafe_envs.icy_lake import _standard_normal_quantile
+
+    u = np.concatenate([np.linspace(1e-4, 1 - 1e-4, 10_001), [1e-7, 1e-5, 1 - 1e-5]])
+    quantile = np.asarray(_standard_normal_quantile(jnp.asarray(u, jnp.float32)))
+    reference = stats.norm.ppf(u.astype(np.float32).astype(np.float64))
+    assert_allclose(quantile[:-3], reference[:-3], atol=2e-4)
+    # In the far tail 2u − 1 loses digits in float32; the error stays a fraction of a percent.
+    assert_allclose(quantile[-3:], reference[-3:], rtol=5e-3)
+
+
+def test_icy_lake_snow_cost_noise_is_gaussian():
+    """With ``snow_cost_std`` = σ every snow entry costs max(2 + σ ε, 0), ε ~ N(0, 1): the
+    pooled costs of a wall-bumping script on the start tile pass a Kolmogorov–Smirnov test
+    against N(2, σ²), and ice and goal costs carry no noise."""
+    sigma = 0.5
+    env, params = jaxsafe_envs.make("IcyLake-v1", snow_cost_std=sigma)
+    rollout = _icy_rollout_fn(env, params)
+    keys = jax.random.split(jax.random.key(11), 2_000)
+    _, out = rollout(keys, jnp.full(10, LEFT, jnp.int32))  # stays on the start tile
+    costs = np.asarray(out["cost"]).ravel()
+    assert stats.kstest(costs, stats.norm(2.0, sigma).cdf).pvalue > 0.01
+    assert abs(costs.mean() - 2.0) < 0.02 and abs(costs.std() - sigma) < 0.02
+    _, ice = rollout(keys[:500], jnp.asarray([RIGHT, DOWN], jnp.int32))  # snow, then ice
+    ice_cost = np.asarray(ice["cost"])[:, 1]
+    assert np.all(np.isin(ice_cost, [0.5, 10.5]))
 
 
 # --------------------------------------------------------------------------------------------

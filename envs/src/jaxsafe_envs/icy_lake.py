@@ -24,7 +24,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.special
 import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
@@ -52,6 +51,15 @@ _TILE_KIND = {"S": SNOW, "F": SNOW, "T": ICE, "G": GOAL}
 # Row and column change of actions 0 left, 1 down, 2 right, 3 up.
 _ROW_STEP = np.array([0, 1, 0, -1], dtype=np.int32)
 _COL_STEP = np.array([-1, 0, 1, 0], dtype=np.int32)
+
+
+def _standard_normal_quantile(u: jax.Array) -> jax.Array:
+    """Φ⁻¹(u) = √2 erf⁻¹(2u − 1), the inverse CDF of N(0, 1), for u in (0, 1).
+
+    XLA's ``erf_inv`` (what ``jax.random.normal`` uses) costs about a third fewer flops per step
+    than ``jax.scipy.special.ndtri``'s three-branch rational approximation.
+    """
+    return jnp.sqrt(2.0).astype(u.dtype) * jax.lax.erf_inv(2.0 * u - 1.0)
 
 
 @struct.dataclass
@@ -173,7 +181,7 @@ class IcyLake(environment.Environment[IcyLakeState, IcyLakeParams]):
 
         entered_ice = tile == ICE
         slipped = entered_ice & (u_slip < params.slip_probability)
-        snow_noise = params.snow_cost_std * jax.scipy.special.ndtri(u_snow)
+        snow_noise = params.snow_cost_std * _standard_normal_quantile(u_snow)
         cost = jnp.select(
             [tile == SNOW, entered_ice],
             [
