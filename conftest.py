@@ -2,12 +2,23 @@
 
 The suite is dominated by XLA compilation, and several tests compile the same program (the
 same tiny config trained by different calls). A persistent compilation cache for the session,
-also inherited by the subprocesses that tests start, compiles each program once.
+also inherited by the subprocesses that tests start, compiles each program once; the cache is
+a temporary directory, removed when the session ends.
 """
 
 import os
+import shutil
 import tempfile
 
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jaxsafe-xla-cache-"))
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _SESSION_CACHE = tempfile.mkdtemp(prefix="jaxsafe-xla-cache-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _SESSION_CACHE
+else:
+    _SESSION_CACHE = None
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+
+
+def pytest_unconfigure(config):
+    if _SESSION_CACHE is not None:
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
