@@ -4,6 +4,9 @@ For each algorithm x environment x seeds ``S`` x environments per seed ``N`` the
 algorithm with ``make_config(algo, env)`` (the environment's preset), overriding
 ``algo.num_envs = N``, ``algo.num_minibatches`` (the preset's, lowered to the largest divisor of
 the batch ``N x T`` if it does not divide it) and, with ``--num-steps``, the rollout length ``T``.
+``--set KEY=VALUE`` changes any other existing config field first (``--set
+algo.cost_shaping.horizon=5`` times the shaped variant); such rows name their overrides in the
+algo column and are kept apart from the preset's.
 Two programs are timed on the same ``S`` states, made by ``jax.vmap(algorithm.init)``:
 
 - train: ``jax.jit(jax.vmap(lambda s: run_updates(algorithm, s, K)))``, i.e. ``K`` full updates
@@ -48,7 +51,8 @@ Usage::
     python benchmarks/train_throughput.py [--algos ppo ppo_lag cvar_ppo trpo_lag cpo varcpo]
         [--envs IcyLake-v1 PointCircle-v1 EcoAnt-v2] [--num-envs 16 64 256] [--num-seeds 1 4]
         [--num-steps T] [--num-minibatches M] [--updates K] [--steps-per-call STEPS]
-        [--backend generalized] [--repeats 2] [--append] [--note TEXT] [--quick]
+        [--backend generalized] [--set KEY=VALUE ...] [--repeats 2] [--append] [--note TEXT]
+        [--quick]
 
 A GPU sweep, in parts with ``--append``::
 
@@ -64,6 +68,7 @@ numbers to the ``.json`` beside it.
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import json
 import math
@@ -132,6 +137,7 @@ class Point:
     num_steps: int
     num_minibatches: int
     updates: int
+    variant: str = ""  # the --set overrides of the preset, if any
 
     @property
     def env_steps(self) -> int:
@@ -183,12 +189,57 @@ def fit_minibatches(batch_size: int, preferred: int) -> int:
     return max(m for m in range(1, min(preferred, batch_size) + 1) if batch_size % m == 0)
 
 
+def algo_label(point: Any) -> str:
+    """The algo column: the algorithm, and the overrides it was measured with."""
+    return f"{point.algo} ({point.variant})" if point.variant else point.algo
+
+
+def add_override_flag(parser: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE``: a config field changed after the env preset (repeatable)."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a config field after the preset, e.g. algo.cost_shaping.horizon=5; the "
+        "value is a Python literal (else a string); repeatable",
+    )
+
+
+def parse_overrides(texts: Sequence[str]) -> dict[str, Any]:
+    """``--set`` texts as {dotted config key: value}."""
+    overrides: dict[str, Any] = {}
+    for text in texts:
+        key, separator, value = text.partition("=")
+        if not separator or not key:
+            raise ValueError(f"--set takes KEY=VALUE, got {text!r}")
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key] = value
+    return overrides
+
+
+def variant_label(args: argparse.Namespace) -> str:
+    """The overrides a point was measured with, as its table rows show them."""
+    return ", ".join(args.overrides)
+
+
 def point_config(
     algo: str, env: str, num_envs: int, args: argparse.Namespace
 ) -> ml_collections.ConfigDict:
-    """The preset config of ``algo`` on ``env`` with N (and T, minibatches) overridden."""
+    """The preset config of ``algo`` on ``env`` with the ``--set`` overrides, then N (and T,
+    minibatches) overridden."""
     kwargs = {"backend": args.backend} if env in BRAX_ENVS and args.backend else {}
     config = make_config(algo, env, **kwargs)
+    config.lock()  # an override may change a field, never add one
+    for key, value in parse_overrides(args.overrides).items():
+        try:
+            config.update_from_flattened_dict({key: value})
+        except (KeyError, AttributeError, TypeError, ValueError) as error:
+            raise ValueError(f"--set {key}: {error}") from error
+    config.unlock()
     config.algo.num_envs = num_envs
     if args.num_steps:
         config.algo.num_steps = args.num_steps
@@ -406,6 +457,7 @@ def measure_algo_env(
                 config.algo.num_steps,
                 config.algo.num_minibatches,
                 updates_per_call(num_seeds, num_envs, config.algo.num_steps, args),
+                variant_label(args),
             )
             states = initial_states(algorithm, num_seeds, args.seed)
             signature = rollout_signature(config, algorithm, point)
@@ -428,7 +480,7 @@ def _row(m: Measurement) -> str:
     """One markdown table row."""
     p = m.point
     return (
-        f"| {p.algo} | {p.env} | {p.num_seeds} | {p.num_envs} | {p.num_steps} | "
+        f"| {algo_label(p)} | {p.env} | {p.num_seeds} | {p.num_envs} | {p.num_steps} | "
         f"{p.num_minibatches} | {p.updates} | {m.steps_per_s(m.train):,.0f} | "
         f"{m.steps_per_s(m.rollout):,.0f} | {m.ratio:.2f} | {m.train.compile_s:.1f} | "
         f"{m.rollout.compile_s:.1f} | {_mib(m.train.peak_bytes)} | {_mib(m.rollout.peak_bytes)} | "
@@ -447,7 +499,13 @@ def markdown_table(measurements: Sequence[Measurement]) -> str:
     """The results table, by environment, algorithm, N and S."""
     rows = sorted(
         measurements,
-        key=lambda m: (m.point.env, m.point.algo, m.point.num_envs, m.point.num_seeds),
+        key=lambda m: (
+            m.point.env,
+            m.point.algo,
+            m.point.variant,
+            m.point.num_envs,
+            m.point.num_seeds,
+        ),
     )
     memory = _memory_label(rows)
     lines = [
@@ -541,6 +599,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="env steps per timed call that K aims at when --updates is not given",
     )
     parser.add_argument("--backend", help="brax backend of the brax tasks (default: the env's)")
+    add_override_flag(parser)
     reporting.add_report_flags(parser)
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: N=16, S=1, K=1, one warm call"
@@ -569,10 +628,10 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], list[str]]:
     return measurements, skipped
 
 
-def _key(m: Measurement) -> tuple[str, str, int, int, int]:
+def _key(m: Measurement) -> tuple[str, str, str, int, int, int]:
     """What a measurement is of: a later measurement of the same point replaces it."""
     p = m.point
-    return (p.algo, p.env, p.num_seeds, p.num_envs, p.num_steps)
+    return (p.algo, p.variant, p.env, p.num_seeds, p.num_envs, p.num_steps)
 
 
 def main(argv: Sequence[str]) -> None:

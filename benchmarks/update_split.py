@@ -1,10 +1,11 @@
 """Where one training update spends its time: the update split into its phases, each timed alone.
 
 For each algorithm x environment x seeds ``S`` x environments per seed ``N`` the run builds the
-algorithm as ``train_throughput.py`` does (the environment's preset, ``algo.num_envs = N``, the
-minibatches fitted to ``N x T``) and brings ``S`` states (``jax.vmap(algorithm.init)``) to a
-realistic point with ``--warmup-updates`` full updates. From that state ``s`` it times, each as
-its own ``jax.jit(jax.vmap(...))`` program, compiled separately:
+algorithm as ``train_throughput.py`` does (the environment's preset, ``--set`` overrides,
+``algo.num_envs = N``, the minibatches fitted to ``N x T``) and brings ``S`` states
+(``jax.vmap(algorithm.init)``) to a realistic point with ``--warmup-updates`` full updates.
+From that state ``s`` it times, each as its own ``jax.jit(jax.vmap(...))`` program, compiled
+separately:
 
 - update: one full ``algorithm.update(s)``;
 - for the trust-region family (trpo_lag, cpo, varcpo), the four phases of
@@ -32,7 +33,7 @@ Usage::
 
     python benchmarks/update_split.py [--algos ppo cpo varcpo] [--envs IcyLake-v1 PointCircle-v1]
         [--num-envs 256] [--num-seeds 1] [--num-steps T] [--num-minibatches M]
-        [--warmup-updates 3] [--repeats 5] [--append] [--note TEXT]
+        [--warmup-updates 3] [--set KEY=VALUE ...] [--repeats 5] [--append] [--note TEXT]
 
 The table goes to stdout and to ``benchmarks/results/update_split_<device-kind>.md``, the raw
 numbers to the ``.json`` beside it.
@@ -86,6 +87,7 @@ class Point:
     num_steps: int
     num_minibatches: int
     warmup_updates: int
+    variant: str = ""  # the --set overrides of the preset, if any
 
     @property
     def env_steps(self) -> int:
@@ -219,6 +221,7 @@ def measure(algo: str, env: str, num_envs: int, num_seeds: int, args: argparse.N
         config.algo.num_steps,
         config.algo.num_minibatches,
         args.warmup_updates,
+        train_throughput.variant_label(args),
     )
     family = trust_region_calls if algo in train_throughput.TRUST_REGION else ppo_calls
     return Split(point, time_calls(family(config, num_seeds, args), args.repeats))
@@ -241,7 +244,8 @@ def _row(split: Split) -> str:
     other = "" if phases_s is None else f"{(update_s - phases_s) * 1e3:,.1f}"
     phase_compile = sum(t.compile_s for name, t in split.timings.items() if name != UPDATE)
     return (
-        f"| {p.algo} | {p.env} | {p.num_seeds} | {p.num_envs} | {p.num_steps} | "
+        f"| {train_throughput.algo_label(p)} | {p.env} | {p.num_seeds} | {p.num_envs} | "
+        f"{p.num_steps} | "
         f"{p.num_minibatches} | {update_s * 1e3:,.1f} | {p.env_steps / update_s:,.0f} | "
         + " | ".join(_ms(split, split.run_s(name)) for name in PHASES)
         + f" | {_ms(split, phases_s)} | {other} | {_ms(split, split.learning_s)} | "
@@ -252,7 +256,14 @@ def _row(split: Split) -> str:
 def markdown_table(splits: Sequence[Split]) -> str:
     """The results table, by environment, algorithm, N and S."""
     rows = sorted(
-        splits, key=lambda s: (s.point.env, s.point.algo, s.point.num_envs, s.point.num_seeds)
+        splits,
+        key=lambda s: (
+            s.point.env,
+            s.point.algo,
+            s.point.variant,
+            s.point.num_envs,
+            s.point.num_seeds,
+        ),
     )
     phase_columns = " | ".join(f"{PHASE_TITLES[name]} ms" for name in PHASES)
     lines = [
@@ -279,7 +290,7 @@ def _to_json(split: Split) -> dict[str, Any]:
 
 def _from_json(raw: dict[str, Any]) -> Split:
     """The inverse of :func:`_to_json`."""
-    point = Point(**{f.name: raw[f.name] for f in dataclasses.fields(Point)})
+    point = Point(**{f.name: raw[f.name] for f in dataclasses.fields(Point) if f.name in raw})
     return Split(point, {name: Timing(**t) for name, t in raw["timings"].items()})
 
 
@@ -327,15 +338,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--warmup-updates", type=int, default=3, help="full updates before the timed state"
     )
     parser.add_argument("--backend", help="brax backend of the brax tasks (default: the env's)")
+    train_throughput.add_override_flag(parser)
     reporting.add_report_flags(parser)
     parser.set_defaults(repeats=5)
     return parser.parse_args(argv)
 
 
-def _key(split: Split) -> tuple[str, str, int, int, int]:
+def _key(split: Split) -> tuple[str, str, str, int, int, int]:
     """What a split is of: a later split of the same point replaces it."""
     p = split.point
-    return (p.algo, p.env, p.num_seeds, p.num_envs, p.num_steps)
+    return (p.algo, p.variant, p.env, p.num_seeds, p.num_envs, p.num_steps)
 
 
 def main(argv: Sequence[str]) -> None:
