@@ -13,12 +13,15 @@ compared at one N take their warm calls in rounds, one call each, in an order th
 round to round (ours, reference; reference, ours; ...), so that a change of load on a shared
 machine falls on all of them alike.
 
-Paired ratio. Round k gives one ratio r_k = t_ref,k / t_ours,k of the two warm-call times (> 1:
-ours is faster), and the table reports the median of the r_k with its distribution-free 95%
-confidence interval [r_(j), r_(n+1−j)] from the order statistics of the n rounds, j the largest
-index with P(Binomial(n, ½) < j) ≤ 2.5% (see :func:`median_interval`). Pairing by round cancels
-load that drifts over seconds; the interval says how far the typical ratio can be from the
-median, where the best-of ratio of two fastest calls is a single draw of a noisy extreme.
+Paired ratio. Round k gives one ratio r_k = t_ref,k / t_ours,k of our call's and the reference's
+warm-call times (> 1: ours is faster), and the table reports the median of the r_k with its
+distribution-free 95% confidence interval [r_(j), r_(n+1−j)] from the order statistics of the n
+rounds, j the largest index with P(Binomial(n, ½) < j) ≤ 2.5% (see :func:`median_interval`).
+Pairing by round cancels load that drifts over seconds; the interval says where the median ratio
+lies, assuming independent rounds (load that drifts slowly correlates them and makes the interval
+too narrow), where the best-of ratio of two fastest calls is a single draw of a noisy extreme.
+Only rows timed in the same rounds are paired: each call of :func:`measure` stamps its rows with
+one ``rounds_id``.
 
 The brax tasks (EcoAnt, AntCircle) are measured on each brax backend. Reference rows measure the
 ``safenax`` package identically: ``EcoAntV2`` behind ``safenax.wrappers.brax.BraxToGymnaxWrapper``
@@ -49,6 +52,7 @@ import dataclasses
 import math
 import sys
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -113,6 +117,7 @@ class Measurement:
     run_s: float
     jax_version: str | None = None
     warm_s: tuple[float, ...] = ()  # every warm call, in round order (empty in older rows)
+    rounds_id: str = ""  # shared by the rows timed in the same rounds (empty in older rows)
 
     @property
     def label(self) -> str:
@@ -257,6 +262,7 @@ def measure(
     for i, rollout in enumerate(rollouts):
         seconds, (states[i], _) = _timed(rollout, states[i], keys[0])
         first_call_s.append(seconds)
+    rounds_id = uuid.uuid4().hex[:12]
     for round_index, warm_key in enumerate(keys[1:]):
         order = range(len(rollouts)) if round_index % 2 == 0 else reversed(range(len(rollouts)))
         for i in order:
@@ -273,6 +279,7 @@ def measure(
             min(times),
             jax.__version__,
             tuple(times),
+            rounds_id,
         )
         for subject, first_s, times in zip(subjects, first_call_s, warm_s, strict=True)
     ]
@@ -305,9 +312,11 @@ def median_interval(
 
 def paired_ratio(ours: Measurement, reference: Measurement) -> tuple[float, float, float] | None:
     """Median and 95% interval of the per-round ratios t_ref / t_ours of two measurements taken
-    in the same rounds (``None`` when they were not, or there are too few rounds)."""
+    in the same rounds, as their ``rounds_id`` says (``None`` when they were not, or there are
+    too few rounds)."""
     rounds = len(ours.warm_s)
-    if rounds < MIN_PAIRED_ROUNDS or rounds != len(reference.warm_s):
+    same_rounds = bool(ours.rounds_id) and ours.rounds_id == reference.rounds_id
+    if not same_rounds or rounds < MIN_PAIRED_ROUNDS or rounds != len(reference.warm_s):
         return None
     return median_interval([r / o for o, r in zip(ours.warm_s, reference.warm_s, strict=True)])
 
@@ -403,7 +412,8 @@ def _to_json(m: Measurement) -> dict[str, Any]:
 
 
 def _from_json(raw: dict[str, Any]) -> Measurement:
-    """The inverse of :func:`_to_json`; rows written before versions were recorded have none."""
+    """The inverse of :func:`_to_json`; rows written before versions, warm calls or rounds were
+    recorded have none."""
     names = {field.name for field in dataclasses.fields(Measurement)}
     fields = {name: value for name, value in raw.items() if name in names}
     return Measurement(**{**fields, "warm_s": tuple(fields.get("warm_s", ()))})
@@ -453,7 +463,8 @@ def run_notes(args: argparse.Namespace) -> list[str]:
         "compile s: first call (trace + compile + run) less the fastest warm call.",
         "vs safenax: our steps/s over the safenax reference's at the same backend and N "
         "(> 1: ours is faster), each side's fastest warm call.",
-        "paired: median over rounds of t_safenax / t_ours of the two warm calls of a round, with "
+        "paired: median over rounds of t_safenax / t_ours of our warm call and safenax's in the "
+        "same round, with "
         "its distribution-free 95% confidence interval (order statistics) and the number of "
         "rounds; blank for rows measured before rounds were recorded or with fewer than "
         f"{MIN_PAIRED_ROUNDS} of them.",

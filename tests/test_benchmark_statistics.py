@@ -39,9 +39,18 @@ def test_median_interval_needs_six_values():
         env_throughput.median_interval([1.0, 2.0, 3.0, 4.0, 5.0])
 
 
-def _measurement(implementation, warm_s):
+def _measurement(implementation, warm_s, rounds_id="run-1"):
     return env_throughput.Measurement(
-        "EcoAnt-v2", implementation, "generalized", 64, 8, 10.0, min(warm_s), "0", tuple(warm_s)
+        "EcoAnt-v2",
+        implementation,
+        "generalized",
+        64,
+        8,
+        10.0,
+        min(warm_s),
+        "0",
+        tuple(warm_s),
+        rounds_id,
     )
 
 
@@ -50,3 +59,20 @@ def test_paired_ratio_divides_reference_by_ours_round_by_round():
     reference = _measurement("safenax", [1.1, 2.2, 1.1, 4.4, 1.1, 1.1, 2.2])
     assert env_throughput.paired_ratio(ours, reference) == pytest.approx((1.1, 1.1, 1.1))
     assert env_throughput.paired_ratio(ours, _measurement("safenax", [1.0] * 6)) is None
+
+
+def test_paired_ratio_pairs_only_rows_timed_in_the_same_rounds():
+    ours = _measurement("jaxsafe", [1.0] * 7)
+    other_run = _measurement("safenax", [1.1] * 7, rounds_id="run-2")
+    unstamped = _measurement("safenax", [1.1] * 7, rounds_id="")
+    assert env_throughput.paired_ratio(ours, other_run) is None
+    assert env_throughput.paired_ratio(ours, unstamped) is None
+
+
+def test_json_round_trip_keeps_the_rounds_and_reads_older_rows():
+    row = _measurement("jaxsafe", [1.0, 2.0])
+    assert env_throughput._from_json(env_throughput._to_json(row)) == row
+    older = env_throughput._to_json(row)
+    del older["warm_s"], older["rounds_id"]
+    restored = env_throughput._from_json(older)
+    assert (restored.warm_s, restored.rounds_id) == ((), "")
