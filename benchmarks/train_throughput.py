@@ -207,23 +207,39 @@ def add_override_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class OverrideError(ValueError):
+    """A ``--set`` flag that cannot apply; it stops the run instead of skipping a point."""
+
+
+SWEPT_KEYS = {
+    "algo.num_envs": "--num-envs",
+    "algo.num_steps": "--num-steps",
+    "algo.num_minibatches": "--num-minibatches",
+    "total_timesteps": "(set from the batch)",
+}
+"""Config fields the benchmark sets itself, and the flag that sets them."""
+
+
 def parse_overrides(texts: Sequence[str]) -> dict[str, Any]:
-    """``--set`` texts as {dotted config key: value}."""
+    """``--set`` texts as {dotted config key: value}, sorted by key."""
     overrides: dict[str, Any] = {}
     for text in texts:
         key, separator, value = text.partition("=")
         if not separator or not key:
-            raise ValueError(f"--set takes KEY=VALUE, got {text!r}")
+            raise OverrideError(f"--set takes KEY=VALUE, got {text!r}")
+        if key in SWEPT_KEYS:
+            raise OverrideError(f"--set {key}: the benchmark sets it; use {SWEPT_KEYS[key]}")
         try:
             overrides[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             overrides[key] = value
-    return overrides
+    return dict(sorted(overrides.items()))
 
 
 def variant_label(args: argparse.Namespace) -> str:
-    """The overrides a point was measured with, as its table rows show them."""
-    return ", ".join(args.overrides)
+    """The overrides a point was measured with, as its table rows show them (parsed and
+    sorted, so that spellings of the same overrides share rows)."""
+    return ", ".join(f"{key}={value!r}" for key, value in parse_overrides(args.overrides).items())
 
 
 def point_config(
@@ -238,7 +254,7 @@ def point_config(
         try:
             config.update_from_flattened_dict({key: value})
         except (KeyError, AttributeError, TypeError, ValueError) as error:
-            raise ValueError(f"--set {key}: {error}") from error
+            raise OverrideError(f"--set {key}: {error}") from error
     config.unlock()
     config.algo.num_envs = num_envs
     if args.num_steps:
@@ -568,8 +584,8 @@ def run_notes(args: argparse.Namespace, measurements: Sequence[Measurement]) -> 
         "The memory in use when each program's measurement began is in the JSON (start_bytes).",
         "XLA MiB train: arguments + outputs + temporaries of the compiled train program.",
         "Epochs and the rest of each algorithm's hyper-parameters are its env preset's "
-        "(jaxsafe.config.ENV_PRESETS); MB is the preset's, lowered only if it does not divide "
-        "N x T.",
+        "(jaxsafe.config.ENV_PRESETS), except the --set overrides a row names in its algo "
+        "column; MB is the preset's, lowered only if it does not divide N x T.",
         *([TRUST_REGION_NOTE] if any(m.point.algo in TRUST_REGION for m in measurements) else []),
         *args.note,
     ]
@@ -621,6 +637,8 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], list[str]]:
                 for m in measure_algo_env(algo, env, args, rollouts):
                     measurements.append(m)
                     print(_row(m), flush=True)
+            except OverrideError:
+                raise
             except Exception as error:  # a failing combination is reported and skipped
                 first_line = (str(error).splitlines() or [""])[0]
                 skipped.append(f"{algo} on {env} skipped: {type(error).__name__}: {first_line}")

@@ -299,7 +299,8 @@ def run_notes(args: argparse.Namespace) -> list[str]:
     return [
         "S: seeds (vmapped); N: environments per seed; T: rollout length; MB: minibatches per "
         "epoch (the critics' for cpo/trpo_lag/varcpo). One update runs S x N x T environment "
-        "steps. Hyper-parameters are the env preset's (jaxsafe.config.ENV_PRESETS).",
+        "steps. Hyper-parameters are the env preset's (jaxsafe.config.ENV_PRESETS), except the "
+        "--set overrides a row names in its algo column.",
         "Every program runs on a state after a few warm-up updates (warmup_updates in the JSON) "
         "and is its own jax.jit(jax.vmap(...)), compiled separately; times are the fastest of "
         "interleaved rounds of warm calls. ms (%): milliseconds and share of the full update.",
