@@ -56,8 +56,9 @@ _COL_STEP = np.array([-1, 0, 1, 0], dtype=np.int32)
 def _standard_normal_quantile(u: jax.Array) -> jax.Array:
     """Φ⁻¹(u) = √2 erf⁻¹(2u − 1), the inverse CDF of N(0, 1), for u in (0, 1).
 
-    XLA's ``erf_inv`` (what ``jax.random.normal`` uses) costs about a third fewer flops per step
-    than ``jax.scipy.special.ndtri``'s three-branch rational approximation.
+    XLA's ``erf_inv`` (what ``jax.random.normal`` uses) costs a third of the flops of
+    ``jax.scipy.special.ndtri``'s three-branch rational approximation (40 against 127 in XLA's
+    cost analysis), about 12% of an IcyLake step.
     """
     return jnp.sqrt(2.0).astype(u.dtype) * jax.lax.erf_inv(2.0 * u - 1.0)
 
