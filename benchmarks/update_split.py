@@ -245,8 +245,8 @@ def _row(split: Split) -> str:
     phase_compile = sum(t.compile_s for name, t in split.timings.items() if name != UPDATE)
     return (
         f"| {train_throughput.algo_label(p)} | {p.env} | {p.num_seeds} | {p.num_envs} | "
-        f"{p.num_steps} | "
-        f"{p.num_minibatches} | {update_s * 1e3:,.1f} | {p.env_steps / update_s:,.0f} | "
+        f"{p.num_steps} | {p.num_minibatches} | {update_s * 1e3:,.1f} | "
+        f"{p.env_steps / update_s:,.0f} | "
         + " | ".join(_ms(split, split.run_s(name)) for name in PHASES)
         + f" | {_ms(split, phases_s)} | {other} | {_ms(split, split.learning_s)} | "
         f"{split.timings[UPDATE].compile_s:.1f} | {phase_compile:.1f} |"

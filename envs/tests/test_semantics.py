@@ -283,7 +283,7 @@ def test_icy_lake_normal_quantile_matches_scipy():
 def test_icy_lake_snow_cost_noise_is_gaussian():
     """With ``snow_cost_std`` = σ every snow entry costs max(2 + σ ε, 0), ε ~ N(0, 1): the
     pooled costs of a wall-bumping script on the start tile pass a Kolmogorov–Smirnov test
-    against N(2, σ²), and ice and goal costs carry no noise."""
+    against N(2, σ²), and ice costs carry no noise."""
     sigma = 0.5
     env, params = jaxsafe_envs.make("IcyLake-v1", snow_cost_std=sigma)
     rollout = _icy_rollout_fn(env, params)
