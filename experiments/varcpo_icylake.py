@@ -16,5 +16,4 @@ def get_config():
     config.algo.cost_limit = 15.0
     config.algo.alpha = 0.05
     config.algo.max_kl = 0.02
-    config.log.cost_threshold = 15.0  # log P(C ≥ 15), the VaR event of varcpo_icylake.py
     return config

@@ -42,7 +42,7 @@ EXTRA_RUNS = {
         "PointCircle-v1",
         {"algo.cost_shaping.horizon": 5},
     ),
-    "varcpo-adaptive/IcyLake-v1": ("varcpo", "IcyLake-v1", {"algo.trust_region": "adaptive"}),
+    "varcpo-adaptive/IcyLake-v1": ("varcpo", "IcyLake-v1", {"algo.max_kl_mode": "adaptive"}),
     "cvar_ppo-top_k/IcyLake-v1": ("cvar_ppo", "IcyLake-v1", {"algo.variant": "top_k"}),
 }
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxsafe.networks import GaussianPolicy
-from jaxsafe.trust_region import conjugate_gradient, fisher_vector_product
+from jaxsafe.solvers import conjugate_gradient, fisher_vector_product
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -8,7 +8,7 @@ import pytest
 
 import jaxsafe_envs
 from conftest import tiny_config
-from jaxsafe.algorithms import cpo, trust_region
+from jaxsafe.algorithms import cpo, on_policy
 from jaxsafe.config import ConfigError, validate
 from jaxsafe.cost_shaping import FaultPredictor, shaping_margin, unsafe_within
 from jaxsafe.train import make_train
@@ -107,15 +107,13 @@ def _shaped(name="cpo", coefficient=1.0):
 def test_the_constraint_sees_the_shaped_cost():
     config = _shaped(coefficient=0.7)
     env, env_params = jaxsafe_envs.make(config.env.name, **config.env.kwargs)
-    algorithm, phases = trust_region.make_with_phases(
-        config, env, env_params, cpo.constraint(config.algo)
-    )
+    algorithm, frame = cpo.make_frame(config, env, env_params)
     state = jax.jit(algorithm.init)(jax.random.key(0), algorithm.hyperparams)
     update = jax.jit(algorithm.update)
     for _ in range(2):  # a trained predictor, not the initial one
         state, _ = update(state)
-    state, batch = jax.jit(phases.collect)(state)
-    prepared = jax.jit(phases.prepare)(state, batch)
+    state, batch = jax.jit(lambda state: on_policy.collect(frame, state))(state)
+    prepared = jax.jit(lambda state, batch: on_policy.prepare(frame, state, batch))(state, batch)
     predictor = FaultPredictor(
         config.algo.cost_shaping.hidden_sizes, config.algo.cost_shaping.learning_rate, 1
     )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from jaxsafe.trust_region.cpo_step import cpo_step
+from jaxsafe.solvers.cpo_step import cpo_step
 
 NUM_PROBLEMS = 240
 

@@ -4,7 +4,6 @@ IcyLake runs with ``slip_probability=1`` so that, for a deterministic policy, ev
 deterministic (each ice entry costs 0.5 + 10) and can be replayed by a plain loop.
 """
 
-import functools
 import json
 import os
 import subprocess
@@ -18,18 +17,13 @@ import pytest
 
 import jaxsafe_envs
 from conftest import tiny_config
-from jaxsafe.algorithms import Algorithm
-from jaxsafe.evaluation import (
-    EVAL_FILE,
-    RunNotFoundError,
-    episode_metrics,
-    load_run,
-    run_episodes,
-    summarize,
-    var_threshold,
-    visit_counts,
-)
+from jaxsafe.episodes import run_episodes
+from jaxsafe.evaluation import episode_metrics, summarize
 from jaxsafe.experiment import run_experiment
+from jaxsafe.pictures import visit_counts
+from jaxsafe.policy import Policy, no_carry
+from jaxsafe.train import make_algorithm
+from jaxsafe.workdir import EVAL_FILE, RunNotFoundError, load_policy, load_run
 
 REPO = Path(__file__).resolve().parents[1]
 COST_DISCOUNT = 0.999
@@ -70,16 +64,16 @@ def _reference_episode(desc, policy, cost_discount, max_steps=100):
 # The runner on hand-made policies: no training needed
 # ---------------------------------------------------------------------------------------------
 
-TABLE_POLICY = Algorithm(
-    init=None,
-    update=None,
-    act=lambda table, observation, key, deterministic: table[jnp.argmax(observation, -1)],
-    hyperparams={},
-    steps_per_update=0,
-    env=None,
-    env_params=None,
-)
-"""A "training state" that is a table of actions per tile."""
+
+def table_policy(table: jax.Array) -> Policy:
+    """A policy that looks its action up in a table of actions per tile."""
+
+    def step(carry, observation, key, deterministic):
+        action = table[jnp.argmax(observation, -1)]
+        return carry, action, {"log_prob": jnp.zeros(action.shape)}
+
+    return Policy(no_carry, step)
+
 
 SAFE_PATH = np.full(16, 2, np.int32)
 SAFE_PATH[[2, 6, 10]] = 1  # right, right, down, down, down, right: six snow-only moves to G
@@ -88,15 +82,18 @@ TABLES = np.stack([np.full(16, 2), np.full(16, 1), SAFE_PATH]).astype(np.int32)
 
 
 def _table_runner(env, params):
-    return functools.partial(
-        run_episodes,
-        TABLE_POLICY,
-        env,
-        params,
-        num_episodes=3,
-        cost_discount=COST_DISCOUNT,
-        record=lambda env_state: env_state.position,
-    )
+    def run(table, key):
+        return run_episodes(
+            table_policy(table),
+            env,
+            params,
+            key,
+            num_episodes=3,
+            cost_discount=COST_DISCOUNT,
+            record=lambda env_state: env_state.position,
+        )
+
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -134,13 +131,18 @@ def test_runner_matches_plain_loop_and_hand_worked_totals(table_runs):
     np.testing.assert_allclose(single.discounted_cost, results.discounted_cost[2])
 
 
+def _threshold(config):
+    return make_algorithm(config).exceedance_threshold
+
+
 def test_var_exceedance_for_risk_constrained_configs_or_a_logged_threshold(table_runs):
-    assert var_threshold(tiny_config("cvar_ppo")) == tiny_config("cvar_ppo").algo.cost_limit
-    assert var_threshold(tiny_config("ppo")) is None
-    assert var_threshold(tiny_config("ppo_lag")) is None  # a cost limit, but no alpha
-    logged = tiny_config("ppo")
+    assert _threshold(tiny_config("cvar_ppo")) == tiny_config("cvar_ppo").algo.cost_limit
+    assert _threshold(tiny_config("varcpo")) == tiny_config("varcpo").algo.cost_limit
+    assert _threshold(tiny_config("ppo")) is None
+    assert _threshold(tiny_config("ppo_lag")) is None  # a cost limit, but no VaR threshold
+    logged = tiny_config("cpo")
     logged.log.cost_threshold = 15.0
-    assert var_threshold(logged) == 15.0  # any run, when it logs a threshold
+    assert _threshold(logged) == 15.0  # any other run, when it logs a threshold
     results = table_runs[3]
     assert "var_exceedance" not in episode_metrics(results, None)
     exceeded = episode_metrics(results, 15.0)["var_exceedance"]  # costs 200, 1033, 10
@@ -183,17 +185,21 @@ def cli_eval(trained):
 def test_deterministic_policy_matches_plain_loop(trained):
     run = load_run(trained)
     assert run.update == 2
-    evaluate = functools.partial(
-        run_episodes,
-        run.algorithm,
-        run.env,
-        run.env_params,
-        num_episodes=4,
-        deterministic=True,
-        cost_discount=run.config.algo.cost_discount,
-    )
+    algorithm = run.algorithm
+
+    def evaluate(state, key):
+        return run_episodes(
+            algorithm.policy(state),
+            algorithm.env,
+            algorithm.env_params,
+            key,
+            num_episodes=4,
+            deterministic=True,
+            cost_discount=run.config.algo.cost_discount,
+        )
+
     results, _ = jax.jit(jax.vmap(evaluate))(run.state, jax.random.split(jax.random.key(0), 2))
-    metrics = jax.device_get(episode_metrics(results, var_threshold(run.config)))
+    metrics = jax.device_get(episode_metrics(results, algorithm.exceedance_threshold))
     assert {name: value.shape for name, value in metrics.items()} == {
         name: (2, 4)
         for name in (
@@ -206,16 +212,14 @@ def test_deterministic_policy_matches_plain_loop(trained):
             "length",
         )
     }
-    act = jax.jit(run.algorithm.act, static_argnums=3)
-    key = jax.random.key(0)
     for seed in range(2):
-        state = jax.tree.map(lambda leaf, s=seed: leaf[s], run.state)
+        # The loaded policy of each seed, acting from Python on single observations.
+        loaded = load_policy(trained, seed=seed)
 
-        def policy(tile, state=state):
-            observation = np.eye(16, dtype=np.float32)[tile][None]
-            return int(act(state, observation, key, True)[0])
+        def policy(tile, loaded=loaded):
+            return int(loaded.act(np.eye(16, dtype=np.float32)[tile][None])[0])
 
-        expected, _ = _reference_episode(run.env.desc, policy, run.config.algo.cost_discount)
+        expected, _ = _reference_episode(algorithm.env.desc, policy, run.config.algo.cost_discount)
         for name, value in expected.items():
             np.testing.assert_allclose(metrics[name][seed], value, rtol=1e-5, err_msg=name)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from jaxsafe.config import ConfigError, validate
+from jaxsafe.config import ConfigError, renamed_override, validate
 from jaxsafe.experiment import TrainingDiverged, run_experiment
 from jaxsafe.train import make_algorithm, make_train
 
@@ -84,7 +84,7 @@ def test_host_loop_equals_the_fused_train(tmp_workdir):
 def test_resume_refuses_a_different_run(tmp_workdir):
     run_experiment(tiny_config("ppo"), tmp_workdir, report=_quiet)
     changed = tiny_config("ppo")
-    changed.algo.learning_rate = 1.0
+    changed.algo.policy_learning_rate = 1.0
     with pytest.raises(ConfigError, match="config.algo differs"):
         run_experiment(changed, tmp_workdir, report=_quiet)
 
@@ -140,23 +140,27 @@ def test_invalid_configs_name_the_field(field, value, message):
         ("moment_estimator", "mean", "config.algo.moment_estimator = 'mean': unknown"),
         ("critic_normalization", "batch", "config.algo.critic_normalization = 'batch': unknown"),
         ("scale_matching", "steps", "config.algo.scale_matching = 'steps': unknown"),
-        ("trust_region", "trusty", "config.algo.trust_region = 'trusty': unknown trust_region"),
+        ("max_kl_mode", "trusty", "config.algo.max_kl_mode = 'trusty': unknown max_kl_mode"),
         ("alpha_train", 0.05, r"config.algo.alpha_train = 0.05: must lie in \(alpha, 1\)"),
         ("alpha_train", 0.01, r"config.algo.alpha_train = 0.01: must lie in \(alpha, 1\)"),
         ("alpha_train", 1.0, r"config.algo.alpha_train = 1.0: must lie in \(alpha, 1\)"),
-        ("recovery_hysteresis", 1.0, "config.algo.recovery_hysteresis = 1.0: must be < 1"),
+        (
+            "recovery_hysteresis",
+            1.0,
+            r"config.algo.recovery_hysteresis = 1.0: must lie in \[0, 1\)",
+        ),
     ],
 )
 def test_invalid_trust_region_configs_name_the_field(field, value, message):
     config = tiny_config("varcpo")  # alpha = 0.05; the trust-region fields exist
-    config.algo.trust_region = "adaptive"  # alpha_train is read (and checked) only then
+    config.algo.max_kl_mode = "adaptive"  # alpha_train is read (and checked) only then
     validate(config)
     config.algo[field] = value
     with pytest.raises(ConfigError, match=message):
         validate(config)
 
 
-def test_alpha_train_is_ignored_with_a_fixed_trust_region():
+def test_alpha_train_is_ignored_with_a_fixed_max_kl():
     config = tiny_config("varcpo")
     config.algo.alpha, config.algo.alpha_train = 0.1, 0.1  # varcpo_ecoant's α
     validate(config)
@@ -264,3 +268,31 @@ def test_every_shipped_experiment_config_validates(path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     validate(module.get_config())
+
+
+@pytest.mark.parametrize(
+    ("field", "replacement"),
+    [("learning_rate", "algo.policy_learning_rate"), ("trust_region", "algo.max_kl_mode")],
+)
+def test_a_renamed_field_names_its_replacement(field, replacement):
+    config = tiny_config("ppo") if field == "learning_rate" else tiny_config("varcpo")
+    config.algo[field] = 1e-3 if field == "learning_rate" else "adaptive"
+    with pytest.raises(ConfigError, match=f"config.algo.{field} = .*renamed: use {replacement}"):
+        validate(config)
+    message = renamed_override(["--workdir=x", f"--config.algo.{field}=0.1"])
+    assert f"config.algo.{field} was renamed: use {replacement}" in message
+    assert renamed_override(["--config.algo.max_kl=0.1"]) is None
+
+
+def test_unknown_algo_field_is_named_with_the_valid_ones():
+    config = tiny_config("cpo")
+    config.algo.clip_epsilon = 0.2  # a PPO field
+    with pytest.raises(ConfigError, match="config.algo.clip_epsilon = 0.2: not a field of cpo"):
+        validate(config)
+
+
+def test_a_risk_algorithm_owns_its_exceedance_threshold():
+    config = tiny_config("varcpo")
+    config.log.cost_threshold = 15.0
+    with pytest.raises(ConfigError, match="reports P\\(C >= algo.cost_limit\\) itself"):
+        validate(config)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsafe.trust_region import backtracking_line_search
+from jaxsafe.solvers import backtracking_line_search, geometric_fractions
 
 
 def _sequential(params, step, acceptable, ratio, count):
@@ -24,9 +24,9 @@ def test_first_acceptable_candidate_like_a_sequential_loop(threshold):
         moved = jnp.linalg.norm(candidate - params)
         return moved <= threshold, {"moved": moved}
 
-    kept, info = jax.jit(lambda p, s: backtracking_line_search(p, s, evaluate, 0.8, 10))(
-        params, step
-    )
+    kept, info = jax.jit(
+        lambda p, s: backtracking_line_search(p, s, geometric_fractions(0.8, 10), evaluate)
+    )(params, step)
     expected, index = _sequential(
         np.asarray(params),
         np.asarray(step),
@@ -51,6 +51,21 @@ def test_a_later_candidate_is_not_preferred_over_an_earlier_one():
         j = jnp.round(jnp.log(candidate["x"][0]) / jnp.log(0.5)).astype(jnp.int32)
         return acceptable_at[j], j
 
-    kept, info = backtracking_line_search({"x": jnp.zeros(1)}, {"x": jnp.ones(1)}, evaluate, 0.5, 5)
+    kept, info = backtracking_line_search(
+        {"x": jnp.zeros(1)}, {"x": jnp.ones(1)}, geometric_fractions(0.5, 5), evaluate
+    )
     assert int(info.index) == 1 and int(info.metrics) == 1
     np.testing.assert_allclose(kept["x"], [0.5])
+
+
+def test_caller_fractions_are_tried_in_order():
+    """Non-geometric fractions (CSC's β_j(1 − β_j)^{j+1} shape): the first passing one is kept."""
+    fractions = jnp.array([0.4, 0.25, 0.1, 0.02])
+
+    def evaluate(candidate):
+        return candidate[0] <= 0.3, candidate[0]
+
+    kept, info = backtracking_line_search(jnp.zeros(1), jnp.ones(1), fractions, evaluate)
+    assert int(info.index) == 1
+    np.testing.assert_allclose(kept, [0.25])
+    np.testing.assert_allclose(info.step_fraction, 0.25)

@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config
 
+from conftest import tiny_config
 from jaxsafe.algorithms import ALGORITHMS
 from jaxsafe.train import make_algorithm, make_train, num_updates, run_updates
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from jaxsafe.algorithms import trpo_lag, trust_region, varcpo
+from jaxsafe.algorithms import cpo_update, on_policy, trpo_lag, varcpo
 from jaxsafe.episode_statistics import EpisodeRecord
 from jaxsafe.rollout import Trajectory
+from jaxsafe.solvers import cpo_step
 from jaxsafe.train import make_train
-from jaxsafe.trust_region import cpo_step
 
 GAMMA = 0.9
 ALPHA = 0.1
@@ -118,7 +118,7 @@ def _reference_moments(trajectory, records, values):
     }
 
 
-_moments = jax.jit(trust_region.moment_estimates, static_argnums=(6,))
+_moments = jax.jit(on_policy.moment_estimates, static_argnums=(6,))
 
 
 @pytest.mark.parametrize(
@@ -133,7 +133,7 @@ def test_moment_estimates_match_python_loops(seed, done_probability):
     reference = _reference_moments(trajectory, records, values)
     if done_probability == 0.0:
         assert reference["episodes"][2] == 0 and reference["segments"][2] == 5
-    for name in trust_region.MOMENT_ESTIMATORS:
+    for name in on_policy.MOMENT_ESTIMATORS:
         mean, augmented, count = estimates[name]
         expected_mean, expected_augmented, expected_count = reference[name]
         np.testing.assert_allclose(mean, expected_mean, rtol=1e-5, atol=1e-6, err_msg=name)
@@ -145,11 +145,11 @@ def test_moment_estimates_match_python_loops(seed, done_probability):
 
 def test_moment_estimates_without_augmented_critics_report_zero():
     trajectory, records, values = _batch(np.random.default_rng(5), 12, 5, 0.2)
-    estimates = trust_region.moment_estimates(
+    estimates = on_policy.moment_estimates(
         trajectory, records, values[0], values[1], None, None, GAMMA, ALPHA, THRESHOLD
     )
     reference = _reference_moments(trajectory, records, values)
-    for name in trust_region.MOMENT_ESTIMATORS:
+    for name in on_policy.MOMENT_ESTIMATORS:
         np.testing.assert_allclose(estimates[name][0], reference[name][0], rtol=1e-5)
         assert float(estimates[name][1]) == 0.0
 
@@ -180,7 +180,7 @@ def test_moment_estimates_hand_worked():
     records = EpisodeRecord(zeros, zeros, zeros, f([[0, 0], [2, 0], [0, 4]]), zeros, {}, terminated)
     next_values = f([[0.0, 0.0], [0.0, 0.0], [10.0, 99.0]])
     next_augmented = f([[0.0, 0.0], [0.0, 0.0], [20.0, 99.0]])
-    estimates = trust_region.moment_estimates(
+    estimates = on_policy.moment_estimates(
         trajectory, records, zeros, next_values, zeros, next_augmented, 0.5, 0.5, 1.0
     )
     np.testing.assert_allclose(estimates["segments"], [5.0, 22.0, 3.0], rtol=1e-6)
@@ -205,7 +205,7 @@ def test_moment_estimates_hand_worked():
     ],
 )
 def test_effective_horizon(length, discount, matching, expected):
-    horizon = trust_region.effective_horizon(jnp.float32(length), discount, matching)
+    horizon = cpo_update.effective_horizon(jnp.float32(length), discount, matching)
     np.testing.assert_allclose(horizon, expected, rtol=1e-5)
 
 
@@ -227,7 +227,7 @@ def _linearise(algo, mean_cost, augmented_return, recovering=False, seed=0):
     episode_costs = jnp.asarray(rng.uniform(0, 30, size=(6, 4)), jnp.float32)
     done = jnp.asarray(rng.random((6, 4)) < 0.4)
     records = EpisodeRecord(*(jnp.zeros((6, 4)),) * 3, episode_costs, jnp.zeros((6, 4)), {}, done)
-    batch = trust_region.Batch(
+    batch = on_policy.Batch(
         trajectory=None,
         records=records,
         advantages=advantages,
@@ -338,7 +338,7 @@ def test_trpo_lag_penalised_objective_and_case_four(initial, mean_cost):
     constraint = trpo_lag.constraint(algo)
     rng = np.random.default_rng(1)
     advantages = jnp.asarray(rng.normal(1.0, 2.0, size=(2, 6, 4)), jnp.float32)
-    batch = trust_region.Batch(None, None, advantages, {}, jnp.float32(mean_cost), jnp.float32(0))
+    batch = on_policy.Batch(None, None, advantages, {}, jnp.float32(mean_cost), jnp.float32(0))
     state, lin, metrics = constraint.linearise(
         constraint.init(constraint.hyperparams), constraint.hyperparams, batch
     )
@@ -383,7 +383,7 @@ RUNS = {
     # At d = 40 VaR-CPO stays in Cantelli mode with a finite budget that sets δ inside
     # [min_max_kl, max_kl] in some updates and is clipped to max_kl in others.
     "varcpo": {
-        "trust_region": "adaptive",
+        "max_kl_mode": "adaptive",
         "cost_limit": 40.0,
         "alpha_train": 0.08,
         "max_kl": 0.05,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from absl import app, flags
 
-from jaxsafe.evaluation import EVAL_FILE
 from jaxsafe.plotting import plot_comparison
+from jaxsafe.workdir import EVAL_FILE
 
 _RUNS = flags.DEFINE_multi_string("run", None, "LABEL=WORKDIR of a finished run.")
 _OUTPUT = flags.DEFINE_string("output", None, "Directory for the figures and table.md.")

@@ -11,7 +11,9 @@ on::
 
 Experiment files call :func:`make_config` (the algorithm's defaults, then the environment's
 preset from :data:`ENV_PRESETS`) and set what differs.
-:func:`validate` rejects impossible values before anything is compiled, naming the field.
+:func:`validate` rejects impossible values before anything is compiled, naming the field: it
+checks the common part and then the algorithm's own fields, which the algorithm module declares
+(``default_config``) and checks (``validate``); see :mod:`jaxsafe.algorithms`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import ml_collections
 
 import jaxsafe_envs
-from jaxsafe.algorithms import ALGORITHMS, cvar_ppo, trust_region, varcpo
+from jaxsafe.algorithms import ALGORITHMS
 
 ENV_PRESETS: dict[str, dict[str, Any]] = {
     # Tabular and fast: finishes in minutes on a CPU. Cost discount as in the VaR-CPO paper.
@@ -31,7 +33,8 @@ ENV_PRESETS: dict[str, dict[str, Any]] = {
         "algo.num_steps": 128,
         "algo.num_epochs": 4,
         "algo.num_minibatches": 4,
-        "algo.learning_rate": 1e-3,
+        "algo.policy_learning_rate": 1e-3,
+        "algo.critic_learning_rate": 1e-3,
         "algo.discount": 0.99,
         "algo.cost_discount": 0.999,
         "algo.entropy_coef": 0.01,
@@ -73,15 +76,12 @@ ENV_PRESETS["EcoAnt-v2"] = ENV_PRESETS["EcoAnt-v1"]
 """Training defaults per environment, applied by :func:`make_config` over the algorithm's."""
 
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "variant": cvar_ppo.VARIANTS,
-    "lagrange_optimizer": ("adam", "sgd"),
-    "critic_normalization": trust_region.CRITIC_NORMALIZATIONS,
-    "moment_estimator": trust_region.MOMENT_ESTIMATORS,
-    "scale_matching": trust_region.SCALE_MATCHINGS,
-    "trust_region": varcpo.TRUST_REGIONS,
+RENAMED: dict[str, str] = {
+    "learning_rate": "algo.policy_learning_rate and algo.critic_learning_rate (PPO family) or "
+    "algo.critic_learning_rate (trpo_lag, cpo, varcpo)",
+    "trust_region": "algo.max_kl_mode",
 }
-"""The string-valued ``algo`` fields and their valid values."""
+"""``algo`` fields that were renamed, and what replaced them."""
 
 
 class ConfigError(ValueError):
@@ -107,7 +107,8 @@ def make_config(algo_name: str, env_name: str, **env_kwargs: Any) -> ml_collecti
                 "updates_per_chunk": 10,  # updates per jitted call between host logging
                 "tensorboard": False,
                 "progress": True,  # the live progress line
-                # d: log "episode/cost_exceedance", the fraction of episodes with C_γ ≥ d
+                # d of the reported event C_γ ≥ d ("episode/cost_exceedance", evaluation's
+                # "var_exceedance") for algorithms without a VaR threshold of their own
                 "cost_threshold": None,
             },
             "checkpoint": {
@@ -122,6 +123,18 @@ def make_config(algo_name: str, env_name: str, **env_kwargs: Any) -> ml_collecti
             continue  # a preset for another family (e.g. PPO's clip_epsilon)
         (config[section] if section else config)[name] = value
     return config
+
+
+def renamed_override(argv: list[str]) -> str | None:
+    """The error for a ``--config.algo.<field>`` override of a renamed field, else ``None``
+    (checked before the flags are parsed, which would only say that the field is unknown)."""
+    prefix = "--config.algo."
+    for argument in argv:
+        if argument.startswith(prefix):
+            field = argument[len(prefix) :].split("=")[0]
+            if field in RENAMED:
+                return f"error: config.algo.{field} was renamed: use {RENAMED[field]}"
+    return None
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -147,94 +160,36 @@ def validate(config: ml_collections.ConfigDict) -> None:
         algo.name,
         f"unknown algorithm; valid: {sorted(ALGORITHMS)}",
     )
+    module = ALGORITHMS[algo.name]
+    known = set(module.default_config()) | {"name"}
+    for field in algo:
+        if field in RENAMED:
+            _check(False, f"algo.{field}", algo[field], f"renamed: use {RENAMED[field]}")
+        _check(
+            field in known,
+            f"algo.{field}",
+            algo[field],
+            f"not a field of {algo.name}; valid: {sorted(known)}",
+        )
     _check(config.num_seeds >= 1, "num_seeds", config.num_seeds, "must be at least 1")
-    for field in ("num_envs", "num_steps", "num_epochs", "num_minibatches"):
-        _check(algo[field] >= 1, f"algo.{field}", algo[field], "must be at least 1")
-    batch = algo.num_envs * algo.num_steps
+    module.validate(algo, _check)
+    steps = module.steps_per_update(algo)
     _check(
-        batch % algo.num_minibatches == 0,
-        "algo.num_minibatches",
-        algo.num_minibatches,
-        f"must divide the batch num_envs × num_steps = {batch}",
-    )
-    _check(
-        config.total_timesteps >= batch,
+        config.total_timesteps >= steps,
         "total_timesteps",
         config.total_timesteps,
-        f"must cover at least one batch of num_envs × num_steps = {batch} steps",
+        f"must cover at least one batch, the {steps} environment steps of one update",
     )
-    for field in ("discount", "gae_lambda", "cost_discount", "cost_gae_lambda"):
-        _check(0.0 <= algo[field] <= 1.0, f"algo.{field}", algo[field], "must lie in [0, 1]")
-    for field in ("learning_rate", "clip_epsilon", "max_grad_norm", "max_kl", "min_max_kl"):
-        if field in algo:
-            _check(algo[field] > 0.0, f"algo.{field}", algo[field], "must be positive")
-    for field in ("entropy_coef", "cg_damping", "recovery_hysteresis"):
-        if field in algo:
-            _check(algo[field] >= 0.0, f"algo.{field}", algo[field], "must be >= 0")
-    for field in ("cg_iterations", "backtrack_steps"):
-        if field in algo:
-            _check(algo[field] >= 1, f"algo.{field}", algo[field], "must be at least 1")
-    for field in ("backtrack_ratio", "critic_statistics_rate"):
-        if field in algo:
-            _check(0.0 < algo[field] < 1.0, f"algo.{field}", algo[field], "must lie in (0, 1)")
-    for field, valid in CHOICES.items():
-        if field in algo:
-            message = f"unknown {field}; valid: {list(valid)}"
-            _check(algo[field] in valid, f"algo.{field}", algo[field], message)
-    if "cost_limit" in algo:
-        _check(algo.cost_limit >= 0.0, "algo.cost_limit", algo.cost_limit, "must be >= 0")
-    if "alpha" in algo:
-        _check(0.0 < algo.alpha < 1.0, "algo.alpha", algo.alpha, "must lie in (0, 1)")
-    for field in ("lagrange_learning_rate", "eta_learning_rate"):
-        if field in algo:
-            _check(algo[field] > 0.0, f"algo.{field}", algo[field], "must be positive")
-    if "min_max_kl" in algo:
+    threshold = config.log.get("cost_threshold")
+    if threshold is not None:
+        _check(threshold >= 0.0, "log.cost_threshold", threshold, "must be >= 0")
+        own = getattr(module, "VAR_THRESHOLD_FIELD", None)
         _check(
-            algo.min_max_kl <= algo.max_kl,
-            "algo.min_max_kl",
-            algo.min_max_kl,
-            f"must not exceed algo.max_kl = {algo.max_kl}",
+            own is None,
+            "log.cost_threshold",
+            threshold,
+            f"{algo.name} reports P(C >= algo.{own}) itself; leave log.cost_threshold unset",
         )
-    if algo.get("trust_region") == "adaptive":
-        _check(
-            algo.alpha < algo.alpha_train < 1.0,
-            "algo.alpha_train",
-            algo.alpha_train,
-            f"must lie in (alpha, 1) = ({algo.alpha}, 1)",
-        )
-    if "recovery_hysteresis" in algo:
-        _check(
-            algo.recovery_hysteresis < 1.0,
-            "algo.recovery_hysteresis",
-            algo.recovery_hysteresis,
-            "must be < 1",
-        )
-    if "cost_shaping" in algo:
-        shaping = algo.cost_shaping
-        _check(shaping.horizon >= 0, "algo.cost_shaping.horizon", shaping.horizon, "must be >= 0")
-        if shaping.horizon > 0:
-            _check(
-                algo.cost_discount == 1.0,
-                "algo.cost_shaping.horizon",
-                shaping.horizon,
-                f"cost shaping needs the undiscounted cost, algo.cost_discount = 1 "
-                f"(got {algo.cost_discount})",
-            )
-            _check(
-                shaping.coefficient >= 0.0,
-                "algo.cost_shaping.coefficient",
-                shaping.coefficient,
-                "must be >= 0",
-            )
-            for field in ("learning_rate", "num_steps"):
-                _check(
-                    shaping[field] > 0,
-                    f"algo.cost_shaping.{field}",
-                    shaping[field],
-                    "must be positive",
-                )
-    if "lagrange_init" in algo:
-        _check(algo.lagrange_init >= 0.0, "algo.lagrange_init", algo.lagrange_init, "must be >= 0")
     _check(
         config.log.updates_per_chunk >= 1,
         "log.updates_per_chunk",

@@ -26,7 +26,7 @@ batch, times the mean episode length.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -165,3 +165,26 @@ def from_config(algo: ml_collections.ConfigDict) -> FaultPredictor | None:
     if shaping is None or shaping.horizon <= 0:
         return None
     return FaultPredictor(shaping.hidden_sizes, shaping.learning_rate, shaping.num_steps)
+
+
+def validate(algo: ml_collections.ConfigDict, check: Callable[..., None]) -> None:
+    """Checks ``algo.cost_shaping``; ``check(ok, field, value, message)`` raises on ``not ok``."""
+    shaping = algo.cost_shaping
+    check(shaping.horizon >= 0, "algo.cost_shaping.horizon", shaping.horizon, "must be >= 0")
+    if shaping.horizon <= 0:
+        return
+    check(
+        algo.cost_discount == 1.0,
+        "algo.cost_shaping.horizon",
+        shaping.horizon,
+        "cost shaping needs the undiscounted cost, algo.cost_discount = 1 "
+        f"(got {algo.cost_discount})",
+    )
+    check(
+        shaping.coefficient >= 0.0,
+        "algo.cost_shaping.coefficient",
+        shaping.coefficient,
+        "must be >= 0",
+    )
+    for field in ("learning_rate", "num_steps"):
+        check(shaping[field] > 0, f"algo.cost_shaping.{field}", shaping[field], "must be positive")

@@ -12,7 +12,8 @@ import sys
 
 from absl import app, flags, logging
 
-from jaxsafe.evaluation import RunNotFoundError, evaluate_run, format_table
+from jaxsafe.evaluation import evaluate_run, format_table
+from jaxsafe.workdir import RunNotFoundError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory of a training run.")
 _EPISODES = flags.DEFINE_integer("episodes", 100, "Complete episodes per seed.", lower_bound=1)

@@ -29,9 +29,8 @@ from jaxsafe.checkpointing import Checkpointer
 from jaxsafe.config import ConfigError, validate
 from jaxsafe.sharding import seed_sharding, shard_seeds
 from jaxsafe.train import make_algorithm, num_updates, run_updates
+from jaxsafe.workdir import CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE, restore_latest, seed_keys
 
-CONFIG_FILE = "config.json"
-METRICS_FILE = plotting.METRICS_FILE
 _RESUMABLE_CHANGES = ("total_timesteps", "log", "checkpoint")
 """Top-level config entries that may differ when a run is resumed."""
 
@@ -66,20 +65,15 @@ def run_experiment(
     total = num_updates(config, algorithm)
     sharding = seed_sharding(config.num_seeds)
 
-    init = jax.jit(jax.vmap(algorithm.init, in_axes=(0, None)), out_shardings=sharding)
-    keys = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
-    checkpointer = Checkpointer(workdir / "checkpoints", config.checkpoint.max_to_keep)
-    done = checkpointer.latest_update() or 0
-    if done:
-        target = jax.eval_shape(init, keys, algorithm.hyperparams)
-        target = jax.tree.map(
-            lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding), target
-        )
-        state = checkpointer.restore(done, target)
+    checkpointer = Checkpointer(workdir / CHECKPOINT_DIR, config.checkpoint.max_to_keep)
+    restored = restore_latest(checkpointer, algorithm, config)
+    if restored is not None:
+        state, done = restored
         _truncate_metrics(workdir / METRICS_FILE, done)
         report(f"resuming {workdir} after update {done} of {total}")
     else:
-        state = init(keys, algorithm.hyperparams)
+        init = jax.jit(jax.vmap(algorithm.init, in_axes=(0, None)), out_shardings=sharding)
+        state, done = init(seed_keys(config), algorithm.hyperparams), 0
     state = shard_seeds(state, sharding)
 
     chunk = functools.partial(_run_chunk, algorithm)

@@ -9,12 +9,16 @@ Stooke, Achiam, Abbeel, "Responsive Safety in Reinforcement Learning by PID Lagr
 (ICML 2020), whose gradient-ascent baseline this is (the integral-only PID controller).
 """
 
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
+
+OPTIMIZERS = ("adam", "sgd")
 
 
 class LagrangeState(NamedTuple):
@@ -75,3 +79,20 @@ class LagrangeMultiplier:
         updates, opt_state = self._optimizer.update(-violation, state.opt_state, state.value)
         value = jnp.maximum(optax.apply_updates(state.value, updates), 0.0)
         return LagrangeState(value=value, opt_state=opt_state)
+
+
+def validate(algo: ml_collections.ConfigDict, check: Callable[..., None]) -> None:
+    """Checks a Lagrangian algorithm's ``lagrange_*`` fields; ``check(ok, field, value, msg)``."""
+    check(
+        algo.lagrange_optimizer in OPTIMIZERS,
+        "algo.lagrange_optimizer",
+        algo.lagrange_optimizer,
+        f"unknown lagrange_optimizer; valid: {list(OPTIMIZERS)}",
+    )
+    check(
+        algo.lagrange_learning_rate > 0.0,
+        "algo.lagrange_learning_rate",
+        algo.lagrange_learning_rate,
+        "must be positive",
+    )
+    check(algo.lagrange_init >= 0.0, "algo.lagrange_init", algo.lagrange_init, "must be >= 0")

@@ -31,7 +31,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
-METRICS_FILE = "metrics.jsonl"
+from jaxsafe.workdir import METRICS_FILE
+
 DEFAULT_METRICS = ("episode/return", "episode/cost")
 AUTO_METRICS = ("constraint/var_exceedance",)  # plotted/tabulated whenever present
 EPISODE_COUNT = "episode/count"

@@ -14,7 +14,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxsafe.config import ConfigError
+from jaxsafe.config import ConfigError, renamed_override
 from jaxsafe.experiment import TrainingDiverged, run_experiment
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -39,4 +39,8 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    message = renamed_override(sys.argv[1:])
+    if message is not None:
+        print(message, file=sys.stderr)
+        sys.exit(2)
     app.run(main)

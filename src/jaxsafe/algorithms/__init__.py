@@ -1,7 +1,15 @@
 """The algorithms, by config name.
 
-Each module exposes ``default_config()`` (its ``config.algo`` fields, documented) and
-``make(config, env, env_params) -> Algorithm``.
+An algorithm module provides
+
+- ``default_config() -> ConfigDict``: its ``config.algo`` fields, with their defaults;
+- ``validate(algo, check)``: its own checks of ``config.algo``, calling
+  ``check(ok, field, value, message)`` (which raises :class:`jaxsafe.config.ConfigError`);
+- ``steps_per_update(algo) -> int``: environment steps one update consumes;
+- ``make(config, env, env_params) -> Algorithm``.
+
+:func:`register` adds one under a new name; the config, the run/eval workflow and the benchmarks
+then know it without further edits.
 """
 
 from types import ModuleType
@@ -18,4 +26,17 @@ ALGORITHMS: dict[str, ModuleType] = {
     "varcpo": varcpo,
 }
 
-__all__ = ["ALGORITHMS", "Algorithm", "Hyperparams"]
+_INTERFACE = ("default_config", "validate", "steps_per_update", "make")
+
+
+def register(name: str, module) -> None:
+    """Makes ``module`` (anything with the four functions above) available as ``algo.name``."""
+    missing = [attribute for attribute in _INTERFACE if not hasattr(module, attribute)]
+    if missing:
+        raise TypeError(f"algorithm {name!r} lacks {missing}")
+    if name in ALGORITHMS and ALGORITHMS[name] is not module:
+        raise ValueError(f"algorithm name {name!r} is taken")
+    ALGORITHMS[name] = module
+
+
+__all__ = ["ALGORITHMS", "Algorithm", "Hyperparams", "register"]

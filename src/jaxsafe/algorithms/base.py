@@ -4,11 +4,16 @@
 carries *everything* that changes during training (parameters, optimiser states, multipliers,
 the observation normaliser, the environments and the random key), so that ``update`` can be
 scanned, vmapped over seeds and hyper-parameters, checkpointed and resumed bit for bit.
-``act`` runs the trained policy for evaluation.
+``policy(state)`` is the public :class:`jaxsafe.policy.Policy` of a state: rollouts,
+evaluation, the benchmarks and :func:`jaxsafe.workdir.load_policy` act only through it.
 
 ``hyperparams`` is a dict of scalars the algorithm reads from its state rather than closing
 over (e.g. ``cost_limit``), so they may be traced and vmapped: one program can train at several
 cost limits.
+
+An algorithm *module* (registered in :data:`jaxsafe.algorithms.ALGORITHMS`) provides
+``default_config()`` (its ``config.algo`` fields, documented), ``validate(algo, check)`` (its own
+checks, see :func:`jaxsafe.config.validate`) and ``make(config, env, env_params) -> Algorithm``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+
+from jaxsafe.policy import Policy
 
 Hyperparams = dict[str, jax.Array]
 
@@ -33,8 +40,8 @@ class Algorithm:
     """``(key, hyperparams) -> state``: the state before the first update."""
     update: Callable[[Any], tuple[Any, dict[str, jax.Array]]]
     """``state -> (state, metrics)``: one rollout and one learning step."""
-    act: Callable[[Any, jax.Array, jax.Array, bool], jax.Array]
-    """``(state, observation [N, ...], key, deterministic) -> action [N, ...]``."""
+    policy: Callable[[Any], Policy]
+    """``state -> Policy``: how the state's policy acts (one seed's state, no seed axis)."""
     hyperparams: Hyperparams
     """The traceable hyper-parameters and their configured values."""
     steps_per_update: int
@@ -43,3 +50,7 @@ class Algorithm:
     """The environment the algorithm acts in, as it sees it (e.g. with a cost-augmented state);
     evaluation steps this one."""
     env_params: Any
+    exceedance_threshold: float | None = None
+    """d of the reported event C_γ ≥ d (training's ``episode/cost_exceedance``, evaluation's
+    ``var_exceedance``): a risk-constrained algorithm's own VaR threshold, else the config's
+    ``log.cost_threshold``, else ``None``."""

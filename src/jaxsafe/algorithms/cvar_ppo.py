@@ -25,6 +25,7 @@ top ⌈α M⌉ running estimates Ĉ_t of the batch, the CVaR is estimated as the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -50,6 +51,27 @@ def default_config() -> ml_collections.ConfigDict:
     return config
 
 
+VAR_THRESHOLD_FIELD = "cost_limit"
+"""The algorithm's own VaR threshold d: training and evaluation report P(C ≥ d) against it."""
+
+steps_per_update = ppo.steps_per_update
+
+
+def validate(algo: ml_collections.ConfigDict, check: Callable[..., None]) -> None:
+    ppo.validate(algo, check)
+    check(algo.cost_limit >= 0.0, "algo.cost_limit", algo.cost_limit, "must be >= 0")
+    check(0.0 < algo.alpha < 1.0, "algo.alpha", algo.alpha, "must lie in (0, 1)")
+    check(
+        algo.variant in VARIANTS,
+        "algo.variant",
+        algo.variant,
+        f"unknown variant; valid: {list(VARIANTS)}",
+    )
+    check(algo.lagrange_init >= 0.0, "algo.lagrange_init", algo.lagrange_init, "must be >= 0")
+    for field in ("lagrange_learning_rate", "eta_learning_rate"):
+        check(algo[field] > 0.0, f"algo.{field}", algo[field], "must be positive")
+
+
 class CVaRPenaltyState(NamedTuple):
     multiplier: jax.Array  # λ ≥ 0
     eta: jax.Array  # η, the running VaR estimate
@@ -67,11 +89,6 @@ def _tail_mean(values: jax.Array, valid: jax.Array, fraction: jax.Array) -> jax.
 
 
 def penalty(algo: ml_collections.ConfigDict) -> ppo.Penalty:
-    if algo.variant not in VARIANTS:
-        raise ValueError(
-            f"algo.variant: unknown CVaR-PPO variant {algo.variant!r}; valid: {VARIANTS}"
-        )
-
     def init(hyperparams: Hyperparams) -> CVaRPenaltyState:
         return CVaRPenaltyState(
             jnp.float32(algo.lagrange_init), jnp.float32(algo.eta_init), jnp.float32(0.0)
@@ -123,4 +140,11 @@ def penalty(algo: ml_collections.ConfigDict) -> ppo.Penalty:
 
 
 def make(config: ml_collections.ConfigDict, env, env_params) -> Algorithm:
-    return ppo.make(config, env, env_params, penalty(config.algo))
+    # d bounds the tail of C: report P(C ≥ d) against it.
+    return ppo.make(
+        config,
+        env,
+        env_params,
+        penalty(config.algo),
+        exceedance_threshold=float(config.algo[VAR_THRESHOLD_FIELD]),
+    )

@@ -31,9 +31,11 @@ import optax
 
 from jaxsafe import cost_shaping, episode_statistics, normalization, rollout
 from jaxsafe.advantages import gae_over_environments, standardize
+from jaxsafe.algorithms import on_policy
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
 from jaxsafe.cost_shaping import FaultPredictorState, shaping_margin
 from jaxsafe.networks import ValueNetwork, make_policy
+from jaxsafe.policy import Policy, network_policy
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -44,8 +46,9 @@ def default_config() -> ml_collections.ConfigDict:
             "num_steps": 128,  # rollout length per update; batch = num_envs × num_steps
             "num_epochs": 10,
             "num_minibatches": 8,
-            "learning_rate": 3e-4,
-            "anneal_lr": False,  # linear decay to 0 over training
+            "policy_learning_rate": 3e-4,  # Adam step of the actor
+            "critic_learning_rate": 3e-4,  # Adam step of the critics (one optimiser, one clip)
+            "anneal_lr": False,  # linear decay of both to 0 over training
             "max_grad_norm": 0.5,
             "discount": 0.99,
             "gae_lambda": 0.95,
@@ -60,6 +63,18 @@ def default_config() -> ml_collections.ConfigDict:
             "normalize_observations": True,
         }
     )
+
+
+steps_per_update = on_policy.steps_per_update
+
+
+def validate(algo: ml_collections.ConfigDict, check: Callable[..., None]) -> None:
+    """PPO's checks; ``check(ok, field, value, message)`` raises on ``not ok``."""
+    on_policy.validate_batch(algo, check)
+    for field in ("policy_learning_rate", "critic_learning_rate", "clip_epsilon", "max_grad_norm"):
+        check(algo[field] > 0.0, f"algo.{field}", algo[field], "must be positive")
+    for field in ("entropy_coef", "value_coef"):
+        check(algo[field] >= 0.0, f"algo.{field}", algo[field], "must be >= 0")
 
 
 class Batch(NamedTuple):
@@ -110,7 +125,11 @@ class PPOState(NamedTuple):
 
 
 def make(
-    config: ml_collections.ConfigDict, env, env_params, penalty: Penalty | None = None
+    config: ml_collections.ConfigDict,
+    env,
+    env_params,
+    penalty: Penalty | None = None,
+    exceedance_threshold: float | None = None,
 ) -> Algorithm:
     """PPO (or a constrained variant, given its ``penalty``) on ``env``.
 
@@ -119,7 +138,11 @@ def make(
             ``config.total_timesteps``.
         env, env_params: a gymnax environment with cost in ``info["cost"]``.
         penalty: the advantage shaping of a constrained variant; ``None`` for plain PPO.
+        exceedance_threshold: d of the logged ``episode/cost_exceedance``; by default the
+            config's ``log.cost_threshold``.
     """
+    if exceedance_threshold is None:
+        exceedance_threshold = config.log.get("cost_threshold")
     algo = config.algo
     penalty = penalty or no_penalty()
     num_envs, num_steps = algo.num_envs, algo.num_steps
@@ -134,15 +157,26 @@ def make(
     fault_predictor = cost_shaping.from_config(algo)
     shaped = fault_predictor is not None
     critic_names = ("value", "cost_value", "shaping_value") if shaped else ("value", "cost_value")
-    learning_rate = (
-        optax.linear_schedule(
-            algo.learning_rate, 0.0, num_updates * algo.num_epochs * algo.num_minibatches
+
+    def learning_rate(initial: float):
+        if not algo.anneal_lr:
+            return initial
+        return optax.linear_schedule(
+            initial, 0.0, num_updates * algo.num_epochs * algo.num_minibatches
         )
-        if algo.anneal_lr
-        else algo.learning_rate
-    )
+
+    # One Adam over actor and critics with one global-norm clip (the PPO implementations'),
+    # each group with its own step size.
     optimizer = optax.chain(
-        optax.clip_by_global_norm(algo.max_grad_norm), optax.adam(learning_rate, eps=1e-5)
+        optax.clip_by_global_norm(algo.max_grad_norm),
+        optax.scale_by_adam(eps=1e-5),
+        optax.multi_transform(
+            {
+                "policy": optax.scale_by_learning_rate(learning_rate(algo.policy_learning_rate)),
+                "critic": optax.scale_by_learning_rate(learning_rate(algo.critic_learning_rate)),
+            },
+            lambda params: {name: "policy" if name == "policy" else "critic" for name in params},
+        ),
     )
     hyperparams = {
         "entropy_coef": jnp.float32(algo.entropy_coef),
@@ -180,27 +214,18 @@ def make(
             update_step=jnp.int32(0),
         )
 
-    def act(state: PPOState, observation, key, deterministic: bool = False):
-        distribution = policy_net.apply(
-            state.params["policy"], normalize(state.normalizer, observation)
-        )
-        return distribution.mode() if deterministic else distribution.sample(seed=key)
+    def policy(state: PPOState) -> Policy:
+        normalizer = state.normalizer if algo.normalize_observations else None
+        return network_policy(policy_net, state.params["policy"], normalizer)
 
     def update(state: PPOState) -> tuple[PPOState, dict[str, jax.Array]]:
         key, key_rollout, key_epochs = jax.random.split(state.key, 3)
 
         # 1. Collect a batch with π_k.
-        def behaviour(observation, key):
-            distribution = policy_net.apply(
-                state.params["policy"], normalize(state.normalizer, observation)
-            )
-            action, log_prob = distribution.sample_and_log_prob(seed=key)
-            return action, log_prob
-
         runner, trajectory, records = rollout.collect(
             env,
             env_params,
-            behaviour,
+            policy(state),
             state.runner,
             key_rollout,
             num_steps,
@@ -233,7 +258,7 @@ def make(
             algo.cost_discount,
             algo.cost_gae_lambda,
         )
-        episode = episode_statistics.summarize(records, config.log.get("cost_threshold"))
+        episode = episode_statistics.summarize(records, exceedance_threshold)
         targets = {"value": advantages + values, "cost_value": cost_advantages + cost_values}
         values_at_samples = {"value": values, "cost_value": cost_values}
         cost_margin, shaping_metrics = jnp.float32(0.0), {}
@@ -369,9 +394,10 @@ def make(
     return Algorithm(
         init=init,
         update=update,
-        act=act,
+        policy=policy,
         hyperparams=hyperparams,
         steps_per_update=batch_size,
         env=env,
         env_params=env_params,
+        exceedance_threshold=exceedance_threshold,
     )

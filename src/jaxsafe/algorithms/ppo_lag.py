@@ -13,13 +13,14 @@ episodes that ended in the batch; a batch in which none ended keeps the previous
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from jaxsafe import cost_shaping
+from jaxsafe import cost_shaping, lagrange
 from jaxsafe.advantages import standardize
 from jaxsafe.algorithms import ppo
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
@@ -34,6 +35,16 @@ def default_config() -> ml_collections.ConfigDict:
     config.lagrange_optimizer = "adam"
     config.cost_shaping = cost_shaping.default_config()  # CPO §6.3, off by default
     return config
+
+
+steps_per_update = ppo.steps_per_update
+
+
+def validate(algo: ml_collections.ConfigDict, check: Callable[..., None]) -> None:
+    ppo.validate(algo, check)
+    check(algo.cost_limit >= 0.0, "algo.cost_limit", algo.cost_limit, "must be >= 0")
+    lagrange.validate(algo, check)
+    cost_shaping.validate(algo, check)
 
 
 class LagrangianPenaltyState(NamedTuple):

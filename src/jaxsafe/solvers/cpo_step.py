@@ -29,7 +29,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxsafe.trust_region.conjugate_gradient import (
+from jaxsafe.solvers.conjugate_gradient import (
     Pytree,
     conjugate_gradient,
     tree_axpy,

@@ -1,0 +1,20 @@
+"""Second-order policy-step solvers (pure, jit/vmap-safe): conjugate gradient on Fisher-vector
+products, the analytic CPO step and a backtracking line search."""
+
+from jaxsafe.solvers.conjugate_gradient import conjugate_gradient, fisher_vector_product
+from jaxsafe.solvers.cpo_step import CPOStepInfo, cpo_step
+from jaxsafe.solvers.line_search import (
+    LineSearchInfo,
+    backtracking_line_search,
+    geometric_fractions,
+)
+
+__all__ = [
+    "CPOStepInfo",
+    "LineSearchInfo",
+    "backtracking_line_search",
+    "conjugate_gradient",
+    "cpo_step",
+    "fisher_vector_product",
+    "geometric_fractions",
+]

@@ -1,0 +1,70 @@
+"""Backtracking line search with every candidate evaluated in one ``vmap``.
+
+A natural-gradient method proposes a full step x and tries the candidates θ_k + f_j x for a
+decreasing sequence of fractions f_0 > f_1 > … > f_{J−1}, taking the *first* one that its
+acceptance predicate passes, and keeping θ_k when none does. The fractions and the predicate are
+the caller's:
+
+- CPO (ALGORITHMS.md §A.3) and VaR-CPO (VARCPO.md §3): f_j = β^j (:func:`geometric_fractions`),
+  KL ≤ δ, a bounded cost-surrogate increase and, in cases ≥ 2, no objective decrease;
+- TRPO: f_j = β^j, KL ≤ δ and no objective decrease;
+- CSC (ALGORITHMS.md §C): f_j = β_j (1 − β_j)^{j+1}, KL ≤ δ only.
+
+Evaluating all J candidates at once and taking the first passing index gives the same answer as
+the sequential loop, in one batched computation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxsafe.solvers.conjugate_gradient import Pytree, tree_axpy
+
+
+class LineSearchInfo(NamedTuple):
+    accepted: jax.Array  # bool: some candidate passed
+    index: jax.Array  # int32 j of the accepted candidate, −1 when reverted
+    step_fraction: jax.Array  # f_j of the accepted candidate, 0 when reverted
+    metrics: Any  # what ``evaluate`` returned for the kept parameters' candidate (j or 0)
+
+
+def geometric_fractions(backtrack_ratio: float | jax.Array, num_candidates: int) -> jax.Array:
+    """``[J]`` fractions β^j, j = 0, …, J − 1 (CPO, TRPO)."""
+    return backtrack_ratio ** jnp.arange(num_candidates, dtype=jnp.float32)
+
+
+def backtracking_line_search(
+    params: Pytree,
+    step: Pytree,
+    fractions: jax.Array,
+    evaluate: Callable[[Pytree], tuple[jax.Array, Any]],
+) -> tuple[Pytree, LineSearchInfo]:
+    """The first acceptable ``params + f_j · step``, or ``params`` when none is.
+
+    Args:
+        params: θ_k.
+        step: the full proposed step x, shaped like ``params``.
+        fractions: ``[J]`` candidate fractions f_j, in the order they are tried.
+        evaluate: the acceptance predicate, ``candidate -> (acceptable, metrics)``; vmapped
+            over the candidates.
+
+    Returns:
+        The kept parameters and a :class:`LineSearchInfo`.
+    """
+    candidates = jax.vmap(lambda fraction: tree_axpy(fraction, step, params))(fractions)
+    acceptable, metrics = jax.vmap(evaluate)(candidates)
+    accepted = jnp.any(acceptable)
+    index = jnp.argmax(acceptable)  # the first True; 0 when there is none
+    fraction = jnp.where(accepted, fractions[index], 0.0)
+    kept = tree_axpy(fraction, step, params)
+    info = LineSearchInfo(
+        accepted=accepted,
+        index=jnp.where(accepted, index, -1).astype(jnp.int32),
+        step_fraction=fraction,
+        metrics=jax.tree.map(lambda m: m[index], metrics),
+    )
+    return kept, info
