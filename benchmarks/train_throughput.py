@@ -18,10 +18,10 @@ Two programs are timed on the same ``S`` states, made by ``jax.vmap(algorithm.in
   and the vmapped line search on the policy, epochs of minibatch steps on the critics, and the
   normaliser;
 - rollout: the same ``K`` rollouts alone, ``rollout.collect`` in the environment the algorithm
-  acts in (``algorithm.env``, e.g. VaR-CPO's cost-augmented one) with its behaviour policy (the
-  same policy network, parameters and observation normaliser as ``update`` samples from, with
-  ``sample_and_log_prob``), every field of the trajectory and of the episode records folded into
-  a checksum. That is the ceiling for training: what it costs to produce the batch.
+  acts in (``algorithm.env``, e.g. VaR-CPO's cost-augmented one) with its public policy
+  ``algorithm.policy(state)`` (what ``update`` samples from), every field of the trajectory and
+  of the episode records folded into a checksum (``harness.rollout_program``). That is the
+  ceiling for training: what it costs to produce the batch.
 
 Both process ``S x N x T x K`` environment steps per call. ``K`` is ``--updates``, or by default
 enough updates for about ``--steps-per-call`` environment steps, clipped to [1, 16].
@@ -68,7 +68,6 @@ numbers to the ``.json`` beside it.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import json
 import math
@@ -81,26 +80,28 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import reporting
+from harness import (
+    OverrideError,
+    State,
+    add_override_flag,
+    algo_label,
+    has_phases,
+    initial_states,
+    point_config,
+    report_header,
+    rollout_carries,
+    rollout_program,
+    train_program,
+    variant_label,
+)
 
 import jaxsafe_envs
-from jaxsafe import normalization, rollout
 from jaxsafe.algorithms import ALGORITHMS, Algorithm
-from jaxsafe.algorithms.ppo import PPOState
-from jaxsafe.algorithms.trust_region import TrustRegionState
-from jaxsafe.config import make_config
-from jaxsafe.networks import make_policy
-from jaxsafe.train import hyperparams_with, make_algorithm, run_updates
+from jaxsafe.train import make_algorithm
 
 DEFAULT_ENVS = ("IcyLake-v1", "PointCircle-v1", "EcoAnt-v2")
-BRAX_ENVS = frozenset({"AntCircle-v1", "EcoAnt-v1", "EcoAnt-v2"})
-TRUST_REGION = frozenset(
-    name for name, module in ALGORITHMS.items() if hasattr(module, "constraint")
-)
-"""The trust-region family (trpo_lag, cpo, varcpo): their modules expose ``constraint(algo)``, the
-PPO family's ``penalty(algo)`` (or nothing, plain ppo)."""
 TRUST_REGION_NOTE = (
     "trpo_lag, cpo, varcpo: an update is the rollout, values and GAE of every stream with the "
     "episode-level estimates, the constraint's linearisation, CG + CPO dual + vmapped line search "
@@ -121,9 +122,6 @@ MEMORY_SOURCES = {
     "rss_point": "peak RSS of the process during the point (VmHWM, reset per program)",
     "rss_process": "peak RSS of the process since it started (getrusage high-water mark)",
 }
-
-State = Any
-Program = Callable[[State], tuple[State, Any]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,88 +182,6 @@ class Measurement:
 # --- configuration -------------------------------------------------------------------------
 
 
-def fit_minibatches(batch_size: int, preferred: int) -> int:
-    """The largest divisor of ``batch_size`` that is at most ``preferred``: the minibatches."""
-    return max(m for m in range(1, min(preferred, batch_size) + 1) if batch_size % m == 0)
-
-
-def algo_label(point: Any) -> str:
-    """The algo column: the algorithm, and the overrides it was measured with."""
-    return f"{point.algo} ({point.variant})" if point.variant else point.algo
-
-
-def add_override_flag(parser: argparse.ArgumentParser) -> None:
-    """``--set KEY=VALUE``: a config field changed after the env preset (repeatable)."""
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change a config field after the preset, e.g. algo.cost_shaping.horizon=5; the "
-        "value is a Python literal (else a string); repeatable",
-    )
-
-
-class OverrideError(ValueError):
-    """A ``--set`` flag that cannot apply; it stops the run instead of skipping a point."""
-
-
-SWEPT_KEYS = {
-    "algo.num_envs": "--num-envs",
-    "algo.num_steps": "--num-steps",
-    "algo.num_minibatches": "--num-minibatches",
-    "total_timesteps": "(set from the batch)",
-}
-"""Config fields the benchmark sets itself, and the flag that sets them."""
-
-
-def parse_overrides(texts: Sequence[str]) -> dict[str, Any]:
-    """``--set`` texts as {dotted config key: value}, sorted by key."""
-    overrides: dict[str, Any] = {}
-    for text in texts:
-        key, separator, value = text.partition("=")
-        if not separator or not key:
-            raise OverrideError(f"--set takes KEY=VALUE, got {text!r}")
-        if key in SWEPT_KEYS:
-            raise OverrideError(f"--set {key}: the benchmark sets it; use {SWEPT_KEYS[key]}")
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value
-    return dict(sorted(overrides.items()))
-
-
-def variant_label(args: argparse.Namespace) -> str:
-    """The overrides a point was measured with, as its table rows show them (parsed and
-    sorted, so that spellings of the same overrides share rows)."""
-    return ", ".join(f"{key}={value!r}" for key, value in parse_overrides(args.overrides).items())
-
-
-def point_config(
-    algo: str, env: str, num_envs: int, args: argparse.Namespace
-) -> ml_collections.ConfigDict:
-    """The preset config of ``algo`` on ``env`` with the ``--set`` overrides, then N (and T,
-    minibatches) overridden."""
-    kwargs = {"backend": args.backend} if env in BRAX_ENVS and args.backend else {}
-    config = make_config(algo, env, **kwargs)
-    config.lock()  # an override may change a field, never add one
-    for key, value in parse_overrides(args.overrides).items():
-        try:
-            config.update_from_flattened_dict({key: value})
-        except (KeyError, AttributeError, TypeError, ValueError) as error:
-            raise OverrideError(f"--set {key}: {error}") from error
-    config.unlock()
-    config.algo.num_envs = num_envs
-    if args.num_steps:
-        config.algo.num_steps = args.num_steps
-    batch_size = num_envs * config.algo.num_steps
-    preferred = args.num_minibatches or config.algo.num_minibatches
-    config.algo.num_minibatches = fit_minibatches(batch_size, preferred)
-    config.total_timesteps = max(config.total_timesteps, batch_size)
-    return config
-
-
 def updates_per_call(
     num_seeds: int, num_envs: int, num_steps: int, args: argparse.Namespace
 ) -> int:
@@ -302,81 +218,6 @@ def rollout_signature(
 
 
 # --- programs ------------------------------------------------------------------------------
-
-
-def initial_states(algorithm: Algorithm, num_seeds: int, seed: int) -> State:
-    """``S`` initial training states, as the host loop makes them, with strong types.
-
-    Weak types are made strong so the state a call returns has the avals of the one it took.
-    """
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
-    init = jax.jit(jax.vmap(algorithm.init, in_axes=(0, None)))
-    states = init(keys, hyperparams_with(algorithm, {}))
-    return jax.block_until_ready(jax.tree.map(lambda leaf: jnp.asarray(leaf, leaf.dtype), states))
-
-
-def train_program(algorithm: Algorithm, updates: int) -> Program:
-    """``states -> (states, metrics)``: ``updates`` full updates of every seed."""
-    return jax.jit(jax.vmap(lambda state: run_updates(algorithm, state, updates)))
-
-
-def _checksum(tree: Any) -> jax.Array:
-    """A scalar that depends on every leaf of ``tree``."""
-    return sum(jnp.sum(leaf.astype(jnp.float32)) for leaf in jax.tree.leaves(tree))
-
-
-def policy_params(state: State) -> Any:
-    """The behaviour policy's parameters in a training state of either family."""
-    if isinstance(state, PPOState):
-        return state.params["policy"]
-    if isinstance(state, TrustRegionState):
-        return state.policy_params
-    raise TypeError(f"no policy parameters known in a {type(state).__name__}")
-
-
-def rollout_program(
-    config: ml_collections.ConfigDict, algorithm: Algorithm, updates: int
-) -> Program:
-    """``states -> (states, checksum)``: only the rollouts of ``updates`` updates, every seed.
-
-    The behaviour policy is rebuilt as both families' ``make`` build it, on the environment the
-    algorithm acts in, and acts from the state's policy parameters and normaliser (which stay
-    fixed); the runner and the key advance as in training.
-    """
-    algo = config.algo
-    env, env_params = algorithm.env, algorithm.env_params
-    policy_net = make_policy(env.action_space(env_params), algo.hidden_sizes, algo.initial_log_std)
-
-    def one_seed(state: State) -> tuple[State, jax.Array]:
-        params = policy_params(state)
-
-        def behaviour(observation: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-            if algo.normalize_observations:
-                observation = normalization.normalize(state.normalizer, observation)
-            distribution = policy_net.apply(params, observation)
-            return distribution.sample_and_log_prob(seed=key)
-
-        def one_rollout(
-            carry: tuple[rollout.RunnerState, jax.Array], _: None
-        ) -> tuple[tuple[rollout.RunnerState, jax.Array], jax.Array]:
-            runner, key = carry
-            key, key_rollout = jax.random.split(key)
-            runner, trajectory, records = rollout.collect(
-                env,
-                env_params,
-                behaviour,
-                runner,
-                key_rollout,
-                algo.num_steps,
-                algo.discount,
-                algo.cost_discount,
-            )
-            return (runner, key), _checksum((trajectory, records))
-
-        (runner, key), sums = jax.lax.scan(one_rollout, (state.runner, state.key), None, updates)
-        return state._replace(runner=runner, key=key), sums.sum()
-
-    return jax.jit(jax.vmap(one_seed))
 
 
 # --- memory --------------------------------------------------------------------------------
@@ -436,19 +277,20 @@ def xla_bytes(compiled: Any) -> int | None:
 # --- timing --------------------------------------------------------------------------------
 
 
-def time_program(program: Program, states: State, repeats: int) -> Timing:
-    """Compiles and calls ``program`` once, then ``repeats`` more times continuing its state."""
+def time_program(program: Callable, states: State, repeats: int, fixed: tuple = ()) -> Timing:
+    """Compiles and calls ``program(*fixed, states)`` once, then ``repeats`` more times, each
+    continuing from the states (the first output) the previous call returned."""
     was_reset = reset_peak_memory()
     start_bytes = memory_in_use()
     start = time.perf_counter()
-    compiled = program.lower(states).compile()
+    compiled = program.lower(*fixed, states).compile()
     lower_compile_s = time.perf_counter() - start
-    states, _ = jax.block_until_ready(compiled(states))
+    states, _ = jax.block_until_ready(compiled(*fixed, states))
     first_call_s = time.perf_counter() - start
     run_s = math.inf
     for _ in range(repeats):
         start = time.perf_counter()
-        states, _ = jax.block_until_ready(compiled(states))
+        states, _ = jax.block_until_ready(compiled(*fixed, states))
         run_s = min(run_s, time.perf_counter() - start)
     peak, source = peak_memory(was_reset)
     return Timing(
@@ -479,7 +321,8 @@ def measure_algo_env(
             signature = rollout_signature(config, algorithm, point)
             if signature not in rollouts:
                 program = rollout_program(config, algorithm, point.updates)
-                rollouts[signature] = time_program(program, states, args.repeats)
+                carries = rollout_carries(config, algorithm, states, args.seed)
+                rollouts[signature] = time_program(program, carries, args.repeats, (states,))
             train = time_program(train_program(algorithm, point.updates), states, args.repeats)
             yield Measurement(point, train, rollouts[signature])
 
@@ -534,13 +377,6 @@ def markdown_table(measurements: Sequence[Measurement]) -> str:
     return "\n".join(lines)
 
 
-def report_header() -> dict[str, str]:
-    """What the numbers were measured on."""
-    import brax
-
-    return reporting.device_header({"brax": brax.__version__})
-
-
 def _to_json(m: Measurement) -> dict[str, Any]:
     """A measurement's raw numbers and the derived ones."""
     timings = {
@@ -586,7 +422,7 @@ def run_notes(args: argparse.Namespace, measurements: Sequence[Measurement]) -> 
         "Epochs and the rest of each algorithm's hyper-parameters are its env preset's "
         "(jaxsafe.config.ENV_PRESETS), except the --set overrides a row names in its algo "
         "column; MB is the preset's, lowered only if it does not divide N x T.",
-        *([TRUST_REGION_NOTE] if any(m.point.algo in TRUST_REGION for m in measurements) else []),
+        *([TRUST_REGION_NOTE] if any(has_phases(m.point.algo) for m in measurements) else []),
         *args.note,
     ]
 

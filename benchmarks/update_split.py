@@ -8,20 +8,21 @@ From that state ``s`` it times, each as its own ``jax.jit(jax.vmap(...))`` progr
 separately:
 
 - update: one full ``algorithm.update(s)``;
-- for the trust-region family (trpo_lag, cpo, varcpo), the four phases of
-  :func:`jaxsafe.algorithms.trust_region.make_with_phases`, on fixed inputs made once from
-  ``s``: ``collect(s) -> (s', rollout)`` (rollout), ``prepare(s', rollout) -> prepared``
+- for the algorithms on the on-policy frame (trpo_lag, cpo, varcpo: their modules'
+  ``make_frame``), the frame's four phases (:mod:`jaxsafe.algorithms.on_policy`), on fixed
+  inputs made once from ``s``: ``collect(s) -> (s', rollout)`` (rollout),
+  ``prepare(s', rollout) -> prepared``
   (advantages: every critic's values, GAE per stream and the episode-level estimates),
-  ``policy_step(s', prepared)`` (CG + line search: the constraint's linearisation, the g and b
+  ``policy_update(s', prepared)`` (CG + line search: the constraint's linearisation, the g and b
   gradients, CG on Fisher-vector products, the CPO dual and the vmapped backtracking line
   search) and ``fit_critics(s', prepared)`` (critics: epochs of minibatch steps on every
   critic). ``update`` runs them in that order, then updates the observation normaliser, which is
   not timed on its own: it is in "other", the update less the sum of the phases (which also
   absorbs what XLA saves by fusing across phase boundaries, or loses by not, and noise);
-- for the PPO family (ppo, ppo_lag, cvar_ppo), whose ``make`` exposes no phases, the rollout
-  alone (``train_throughput.rollout_program`` with one update: ``rollout.collect`` with the
-  same behaviour policy); "update − rollout" is then GAE + values, the penalty and the epochs
-  of minibatch steps together.
+- for the PPO family (ppo, ppo_lag, cvar_ppo), whose joint epochs are not split into phases,
+  the rollout alone (``harness.rollout_program`` with one update: ``rollout.collect`` with the
+  algorithm's public policy); "update − rollout" is then GAE + values, the penalty and the
+  epochs of minibatch steps together.
 
 Timing: every program is lowered and compiled (timed: "compile s") and called at least once;
 then ``--repeats`` rounds call each program once in turn, all on the same inputs, and each
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import math
 import sys
 import time
@@ -50,13 +52,13 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import harness
 import jax
 import ml_collections
 import reporting
-import train_throughput
 
 import jaxsafe_envs
-from jaxsafe.algorithms import ALGORITHMS, Algorithm, trust_region
+from jaxsafe.algorithms import ALGORITHMS, Algorithm, on_policy
 from jaxsafe.config import validate
 from jaxsafe.train import make_algorithm
 
@@ -152,46 +154,51 @@ def compile_call(function: Callable[..., Any], *arguments: Any) -> Call:
 
 def warm_update(algorithm: Algorithm, num_seeds: int, args: argparse.Namespace) -> Call:
     """The full update, on ``S`` states after ``--warmup-updates`` of it."""
-    states = train_throughput.initial_states(algorithm, num_seeds, args.seed)
+    states = harness.initial_states(algorithm, num_seeds, args.seed)
     update = compile_call(algorithm.update, states)
     for _ in range(args.warmup_updates):
         states, _ = update.compiled(states)
     return dataclasses.replace(update, arguments=(jax.block_until_ready(states),))
 
 
-def trust_region_calls(
+def frame_calls(
     config: ml_collections.ConfigDict, num_seeds: int, args: argparse.Namespace
 ) -> dict[str, Call]:
-    """The full update and its four phases, each on realistic fixed inputs."""
+    """The full update and the on-policy frame's four phases, each on realistic fixed inputs."""
     env, env_params = jaxsafe_envs.make(config.env.name, **config.env.kwargs)
-    constraint = ALGORITHMS[config.algo.name].constraint(config.algo)
-    algorithm, phases = trust_region.make_with_phases(config, env, env_params, constraint)
+    algorithm, frame = ALGORITHMS[config.algo.name].make_frame(config, env, env_params)
     update = warm_update(algorithm, num_seeds, args)
-    collect = compile_call(phases.collect, *update.arguments)
+    collect = compile_call(functools.partial(on_policy.collect, frame), *update.arguments)
     collected, batch = collect()
-    prepare = compile_call(phases.prepare, collected, batch)
+    prepare = compile_call(functools.partial(on_policy.prepare, frame), collected, batch)
     prepared = prepare()
     return {
         UPDATE: update,
         ROLLOUT: collect,
         "advantages": prepare,
-        "policy_step": compile_call(phases.policy_step, collected, prepared),
-        "critics": compile_call(phases.fit_critics, collected, prepared),
+        "policy_step": compile_call(
+            functools.partial(on_policy.policy_update, frame), collected, prepared
+        ),
+        "critics": compile_call(
+            functools.partial(on_policy.fit_critics, frame), collected, prepared
+        ),
     }
 
 
-def ppo_calls(
+def rollout_calls(
     config: ml_collections.ConfigDict, num_seeds: int, args: argparse.Namespace
 ) -> dict[str, Call]:
-    """The full update and the rollout alone (``ppo.make`` exposes no phases)."""
+    """The full update and the rollout alone (an algorithm without the frame's phases)."""
     algorithm = make_algorithm(config)
     update = warm_update(algorithm, num_seeds, args)
-    rollout = train_throughput.rollout_program(config, algorithm, 1)  # jitted and vmapped
+    rollout = harness.rollout_program(config, algorithm, 1)  # jitted and vmapped
+    (states,) = update.arguments
+    arguments = (states, harness.rollout_carries(config, algorithm, states, args.seed))
     start = time.perf_counter()
-    compiled = rollout.lower(*update.arguments).compile()
+    compiled = rollout.lower(*arguments).compile()
     return {
         UPDATE: update,
-        ROLLOUT: Call(compiled, update.arguments, time.perf_counter() - start),
+        ROLLOUT: Call(compiled, arguments, time.perf_counter() - start),
     }
 
 
@@ -211,7 +218,7 @@ def time_calls(calls: dict[str, Call], repeats: int) -> dict[str, Timing]:
 
 def measure(algo: str, env: str, num_envs: int, num_seeds: int, args: argparse.Namespace) -> Split:
     """The split of one point."""
-    config = train_throughput.point_config(algo, env, num_envs, args)
+    config = harness.point_config(algo, env, num_envs, args)
     validate(config)
     point = Point(
         algo,
@@ -221,9 +228,9 @@ def measure(algo: str, env: str, num_envs: int, num_seeds: int, args: argparse.N
         config.algo.num_steps,
         config.algo.num_minibatches,
         args.warmup_updates,
-        train_throughput.variant_label(args),
+        harness.variant_label(args),
     )
-    family = trust_region_calls if algo in train_throughput.TRUST_REGION else ppo_calls
+    family = frame_calls if harness.has_phases(algo) else rollout_calls
     return Split(point, time_calls(family(config, num_seeds, args), args.repeats))
 
 
@@ -244,7 +251,7 @@ def _row(split: Split) -> str:
     other = "" if phases_s is None else f"{(update_s - phases_s) * 1e3:,.1f}"
     phase_compile = sum(t.compile_s for name, t in split.timings.items() if name != UPDATE)
     return (
-        f"| {train_throughput.algo_label(p)} | {p.env} | {p.num_seeds} | {p.num_envs} | "
+        f"| {harness.algo_label(p)} | {p.env} | {p.num_seeds} | {p.num_envs} | "
         f"{p.num_steps} | {p.num_minibatches} | {update_s * 1e3:,.1f} | "
         f"{p.env_steps / update_s:,.0f} | "
         + " | ".join(_ms(split, split.run_s(name)) for name in PHASES)
@@ -339,7 +346,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--warmup-updates", type=int, default=3, help="full updates before the timed state"
     )
     parser.add_argument("--backend", help="brax backend of the brax tasks (default: the env's)")
-    train_throughput.add_override_flag(parser)
+    harness.add_override_flag(parser)
     reporting.add_report_flags(parser)
     parser.set_defaults(repeats=5)
     return parser.parse_args(argv)
@@ -371,7 +378,7 @@ def main(argv: Sequence[str]) -> None:
     reporting.write_report(
         path,
         "Update split",
-        train_throughput.report_header(),
+        harness.report_header(),
         commands,
         table,
         notes,
