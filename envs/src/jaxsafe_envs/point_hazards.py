@@ -26,12 +26,14 @@ The paper's dt, action bounds and T were lost in extraction; ours (defaults, all
   ‖c₁ − c₂‖ − 5 = √31.25 − 5 ≈ 0.59 wide, and under 1.0 wide for about 2 length units. One step
   moves at most dt·√2 ≈ 0.35 and adds noise of std dt·σ = 0.15 per axis, so the gap's half-width
   0.295 is about 2 noise stds: a policy that threads it risks an entry at every step of the
-  narrow part, a real gamble. The shortest path via the gap is about 22 long (≈ 65 steps at
-  full speed), the detour north of D₁ about 24.5; T = 120 steps (30 time units) leaves time to
-  spare on either and rewards arriving early, since a step at the goal pays up to 1/0.1 = 10.
-  Measured with a scripted path follower (numpy, 20,000 episodes, see ``envs/README.md``): via
-  the gap P(violated) ≈ 0.21 and mean return ≈ 304 (goal reached at step ≈ 80); north of D₁
-  P(violated) < 0.001 and mean return ≈ 202 (step ≈ 94). A smaller dt makes the gap safe
+  narrow part, a real gamble. A path through the gap is about 22 long (≈ 75 steps at full
+  speed: the box caps the speed at 1 along an axis), the detour north of D₁ about 24 (≈ 90
+  steps); T = 120 steps (30 time units) leaves time to spare on either and rewards arriving
+  early, since a step at the goal pays up to 1/0.1 = 10.
+  A scripted path follower (speed 1.4, one-step lookahead; 20,000 episodes, the one of
+  ``test_default_geometry_makes_the_gap_a_gamble``) threading the gap enters a disc in 21% of
+  the episodes for a mean return of about 300 (goal reached at step ≈ 80); going north of D₁
+  it enters none in 20,000 for about 195 (step ≈ 94). A smaller dt makes the gap safe
   (dt = 0.1: no entries), a larger one makes it near certain failure (dt = 0.5: ≈ 0.66).
 - **Actions.** A finite action is clipped to the box. An action with a non-finite component
   (NaN or ±inf) is replaced by 0 as a whole, the robot then drifts with the disturbance only,
