@@ -12,7 +12,9 @@ and App. K. A point s ∈ ℝ² is driven by a velocity command a and a Gaussian
     violated_k = violated_{k−1} ∨ c_k > 0        (the event of the joint chance constraint
                                                   P(∃k ≤ T: s_k ∈ D₁ ∪ D₂) ≤ α)
 
-Reward and cost are those of the state the step leads to. ``info["cost"]`` is c_k and
+d_k is ``noise_std * jax.random.normal(key, (2,))`` of the key gymnax's ``step`` hands to
+``step_env`` (the first half of its split), so a test can replay the draws. Reward and cost are
+those of the state the step leads to. ``info["cost"]`` is c_k and
 ``info["violated"]`` is the latch, carried in the state: true from the first entry into a disc
 to the end of the episode. Episodes are truncated after T steps and never terminated: the
 paper's objective sums the reward over the whole horizon (staying at the goal keeps paying) and
