@@ -29,6 +29,20 @@ The brax tasks (EcoAnt, AntCircle) are measured on each brax backend. Reference 
 rows that has a reference shows the ratio of its steps per second to the reference's
 (> 1: ours is faster).
 
+Navigation tasks (``--envs navigation``: ``NAVIGATION_ENVS``) are measured like every other
+light environment. ``--envs`` takes registered names with keyword options, ``NAME:key=value,...``
+(``PointGoal-v1:level=2``), so a task at two settings is two families. With
+``--safety-gymnasium`` the same run also times Safety-Gymnasium's ``SafetyPointGoal1-v0`` and
+``SafetyPointGoal2-v0`` (MuJoCo, on the host) as vector environments: ``sync`` (every env in one
+process), ``async`` (Safety-Gymnasium's async vector env, one process per env) and ``pool``
+(``--sg-workers`` processes, each stepping its share of the N envs, in lockstep every step).
+Safety-Gymnasium 1.0.0 pins gymnasium 0.28.1 against our ≥ 1.0 and does not import on Python
+3.11, so it runs in its own virtual environment (``benchmarks/requirements-safety-gymnasium.txt``,
+Python 3.10; ``--sg-python``) through ``benchmarks/safety_gymnasium_worker.py``, driven over a pipe:
+each call is K vector steps with uniformly random actions drawn inside the timed loop, timed in
+the worker. The modes at one N are timed in the same rounds, so their paired ratios say which is
+faster; "compile s" of those rows is the worker's start (import, building the N MuJoCo envs).
+
 Our brax tasks auto-reset from a pool of pre-drawn brax initial states by default
 (``jaxsafe_envs.brax_task``). With ``--exact-resets`` each brax group also measures the task with
 ``reset_pool_size=0`` (brax's reset computed on every step, the pre-pool behaviour), in turn
@@ -39,6 +53,8 @@ Usage::
     python benchmarks/env_throughput.py [--num-envs 1 64 1024 4096] [--steps T]
         [--backends generalized positional spring mjx] [--envs EcoAnt-v2 IcyLake-v1] [--quick]
         [--exact-resets] [--append] [--note TEXT]
+        [--envs navigation] [--safety-gymnasium [ID ...]] [--sg-python PATH]
+        [--sg-num-envs 1 2 16] [--sg-modes sync async pool] [--sg-workers 2]
 
 The table goes to stdout and to ``benchmarks/results/env_throughput_<device-kind>.md``, the raw
 numbers to the ``.json`` beside it. With ``--append`` a run merges into those files, so a sweep
@@ -48,13 +64,18 @@ too long for one sitting can be measured in parts (different N per backend, say)
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
+import json
 import math
+import os
+import subprocess
 import sys
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import brax
@@ -73,10 +94,21 @@ EXACT_RESETS = {"reset_pool_size": 0}
 REFERENCES = {"EcoAnt-v2": "EcoAntV2", "IcyLake-v1": "FrozenLakeV2"}
 """safenax counterpart of each of our environments that has one."""
 
-ENV_STEPS_PER_RUN = {"brax": 8_192, "light": 16_777_216}
+NAVIGATION_ENVS = ("PointHazards-v1",)
+"""What ``--envs navigation`` measures; a task at other settings is ``"NAME:key=value"``
+(add ``"PointGoal-v1:level=1", "PointGoal-v1:level=2"`` when PointGoal is registered)."""
+
+SAFETY_GYMNASIUM_ENVS = ("SafetyPointGoal1-v0", "SafetyPointGoal2-v0")
+"""What ``--safety-gymnasium`` with no ids measures."""
+SG_MODES = ("sync", "async", "pool")
+SG_IMPLEMENTATION = "safety-gymnasium"
+SG_WORKER = Path(__file__).resolve().parent / "safety_gymnasium_worker.py"
+SG_PYTHON_VARIABLE = "SAFETY_GYMNASIUM_PYTHON"
+
+ENV_STEPS_PER_RUN = {"brax": 8_192, "light": 16_777_216, "host": 2_048}
 """Environment steps (num_envs x num_steps) per timed call, by kind of environment."""
 
-STEP_LIMITS = {"brax": (4, 512), "light": (1_024, 262_144)}
+STEP_LIMITS = {"brax": (4, 512), "light": (1_024, 262_144), "host": (16, 2_048)}
 """Fewest and most scan steps per timed call, by kind of environment."""
 
 RESULTS_STEM = "env_throughput"
@@ -126,6 +158,8 @@ class Measurement:
             return self.family
         if self.implementation == "jaxsafe-exact":
             return f"{self.family} (reset_pool_size=0)"
+        if self.implementation == SG_IMPLEMENTATION:
+            return f"Safety-Gymnasium {self.family}"
         return f"safenax {REFERENCES[self.family]}"
 
     @property
@@ -144,11 +178,42 @@ def _signal(obs: jax.Array, reward: jax.Array, cost: jax.Array) -> jax.Array:
     return jnp.sum(obs, dtype=jnp.float32) + reward.astype(jnp.float32) + cost
 
 
+@dataclasses.dataclass(frozen=True)
+class HostSubject:
+    """A Safety-Gymnasium vector environment, stepped by ``safety_gymnasium_worker.py`` under
+    the interpreter ``python``; ``backend`` is its mode (``sync``, ``async``, ``pool-W``)."""
+
+    family: str  # the Safety-Gymnasium id, e.g. SafetyPointGoal1-v0
+    implementation: str  # SG_IMPLEMENTATION
+    backend: str
+    python: str
+
+
+def parse_env_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``NAME`` or ``NAME:key=value,...`` -> ``(NAME, keywords)``. A value is read as a Python
+    literal when it is one (``level=2`` -> 2), else kept as a string (``layout=fixed``)."""
+    name, _, options = spec.partition(":")
+    kwargs: dict[str, Any] = {}
+    for item in filter(None, options.split(",")):
+        key, separator, value = item.partition("=")
+        if not separator:
+            raise ValueError(f"{spec!r}: options are key=value, got {item!r}")
+        try:
+            kwargs[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            kwargs[key] = value
+    return name, kwargs
+
+
 def jaxsafe_subject(name: str, backend: str, exact_resets: bool = False) -> Subject:
-    """Our registered environment ``name`` (on brax ``backend`` for the brax tasks); with
-    ``exact_resets``, a brax task without its reset pool."""
+    """Our registered environment ``name`` (``NAME`` or ``NAME:key=value,...``, see
+    :func:`parse_env_spec`; on brax ``backend`` for the brax tasks); with ``exact_resets``, a
+    brax task without its reset pool."""
+    registered_name, options = parse_env_spec(name)
     kwargs = {} if backend == NO_BACKEND else {"backend": backend}
-    env, params = jaxsafe_envs.make(name, **kwargs, **(EXACT_RESETS if exact_resets else {}))
+    env, params = jaxsafe_envs.make(
+        registered_name, **options, **kwargs, **(EXACT_RESETS if exact_resets else {})
+    )
 
     def step(key: jax.Array, state: State, action: jax.Array) -> tuple[State, jax.Array]:
         obs, state, reward, _, _, info = env.step(key, state, action, params)
@@ -243,6 +308,81 @@ def _timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
+class JaxRunner:
+    """Calls of one subject's jitted rollout, each continuing the state the last one ended in."""
+
+    def __init__(self, subject: Subject, batch: State, num_steps: int):
+        num_envs = jax.tree.leaves(batch)[0].shape[0]
+        self.rollout = make_rollout(subject, num_envs, num_steps)
+        self.state = batch
+        self.num_steps = num_steps
+
+    def __call__(self, key: jax.Array) -> float:
+        seconds, (self.state, _) = _timed(self.rollout, self.state, key)
+        return seconds
+
+    def close(self) -> None:
+        pass
+
+
+class HostRunner:
+    """Calls of a Safety-Gymnasium worker process, started by the first call: each call runs
+    ``num_steps`` vector steps and returns the seconds the worker timed them in (the first call
+    returns its whole wall time: process start, import, building the envs and the steps)."""
+
+    def __init__(self, subject: HostSubject, num_envs: int, num_steps: int, seed: int):
+        mode, _, workers = subject.backend.partition("-")
+        self.command = [
+            subject.python,
+            "-W",
+            "ignore",
+            str(SG_WORKER),
+            subject.family,
+            f"--num-envs={num_envs}",
+            f"--mode={mode}",
+            f"--workers={workers or 1}",
+            f"--seed={seed}",
+        ]
+        self.num_steps = num_steps
+        self.process: subprocess.Popen | None = None
+
+    def __call__(self, key: jax.Array) -> float:
+        del key  # the worker draws its actions from its own seeded generator
+        if self.process is None:
+            start = time.perf_counter()
+            self.process = subprocess.Popen(
+                self.command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            self._reply()  # {"setup_s": ...}
+            self._request()
+            return time.perf_counter() - start
+        return self._request()
+
+    def _request(self) -> float:
+        self.process.stdin.write(f"{self.num_steps}\n")
+        self.process.stdin.flush()
+        return self._reply()["seconds"]
+
+    def _reply(self) -> dict[str, float]:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(
+                f"the Safety-Gymnasium worker stopped (exit {self.process.poll()}): "
+                f"{' '.join(self.command)}"
+            )
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.stdin.write("quit\n")
+            self.process.stdin.close()
+            self.process.wait(timeout=120)
+
+
 def measure(
     subjects: Sequence[Subject],
     batches: Sequence[State],
@@ -254,34 +394,47 @@ def measure(
     each, in an order reversed every other round; every call continues the subject's last
     state."""
     num_envs = jax.tree.leaves(batches[0])[0].shape[0]
-    rollouts = [make_rollout(subject, num_envs, num_steps) for subject in subjects]
+    runners = [JaxRunner(s, b, num_steps) for s, b in zip(subjects, batches, strict=True)]
+    return measure_runners(subjects, runners, num_envs, repeats, key)
+
+
+def measure_runners(
+    subjects: Sequence[Subject | HostSubject],
+    runners: Sequence[JaxRunner | HostRunner],
+    num_envs: int,
+    repeats: int,
+    key: jax.Array,
+) -> list[Measurement]:
+    """:func:`measure` on any runners: one cold call each, then ``repeats`` rounds of one warm
+    call each, in an order reversed every other round. Closes the runners."""
     keys = jax.random.split(key, repeats + 1)
-    states = list(batches)
-    first_call_s: list[float] = []
     warm_s: list[list[float]] = [[] for _ in subjects]
-    for i, rollout in enumerate(rollouts):
-        seconds, (states[i], _) = _timed(rollout, states[i], keys[0])
-        first_call_s.append(seconds)
+    try:
+        first_call_s = [runner(keys[0]) for runner in runners]
+        for round_index, warm_key in enumerate(keys[1:]):
+            order = range(len(runners)) if round_index % 2 == 0 else reversed(range(len(runners)))
+            for i in order:
+                warm_s[i].append(runners[i](warm_key))
+    finally:
+        for runner in runners:
+            runner.close()
     rounds_id = uuid.uuid4().hex[:12]
-    for round_index, warm_key in enumerate(keys[1:]):
-        order = range(len(rollouts)) if round_index % 2 == 0 else reversed(range(len(rollouts)))
-        for i in order:
-            seconds, (states[i], _) = _timed(rollouts[i], states[i], warm_key)
-            warm_s[i].append(seconds)
     return [
         Measurement(
             subject.family,
             subject.implementation,
             subject.backend,
             num_envs,
-            num_steps,
+            runner.num_steps,
             first_s,
             min(times),
-            jax.__version__,
+            None if isinstance(subject, HostSubject) else jax.__version__,
             tuple(times),
             rounds_id,
         )
-        for subject, first_s, times in zip(subjects, first_call_s, warm_s, strict=True)
+        for subject, runner, first_s, times in zip(
+            subjects, runners, first_call_s, warm_s, strict=True
+        )
     ]
 
 
@@ -350,6 +503,22 @@ def benchmark_group(
         yield measure(subjects, sliced, num_steps, args.repeats, key)
 
 
+def safety_gymnasium_group(env_id: str, args: argparse.Namespace) -> Iterator[list[Measurement]]:
+    """Safety-Gymnasium's ``env_id`` in every ``--sg-modes`` mode, measured in turn at each
+    ``--sg-num-envs`` N (pool only where N is at least 2); yields one N at a time."""
+    for n in args.sg_num_envs:
+        backends = [
+            f"pool-{args.sg_workers}" if mode == "pool" else mode
+            for mode in args.sg_modes
+            if mode != "pool" or n >= 2
+        ]
+        subjects = [HostSubject(env_id, SG_IMPLEMENTATION, b, args.sg_python) for b in backends]
+        num_steps = args.sg_steps or default_steps("host", n)
+        runners = [HostRunner(subject, n, num_steps, args.seed) for subject in subjects]
+        key = jax.random.fold_in(jax.random.key(args.seed), n)
+        yield measure_runners(subjects, runners, n, args.repeats, key)
+
+
 def _key(m: Measurement) -> tuple[str, str, str, int]:
     """What a measurement is of: a later measurement of the same point replaces it."""
     return (m.family, m.implementation, m.backend, m.num_envs)
@@ -375,21 +544,36 @@ def _row(m: Measurement, reference: Measurement | None) -> str:
     )
 
 
+def _backend_rank(backend: str) -> int:
+    """Row order of backends: ours, the brax backends, then Safety-Gymnasium's modes."""
+    order = [NO_BACKEND, *BRAX_BACKENDS, *SG_MODES]
+    mode = backend.partition("-")[0] if backend != NO_BACKEND else backend
+    return order.index(mode) if mode in order else len(order)
+
+
 def markdown_table(measurements: Sequence[Measurement]) -> str:
-    """The results table, each reference row under ours; ours shows ours / safenax steps/s."""
-    backend_order = [NO_BACKEND, *BRAX_BACKENDS]
+    """The results table, each reference row under ours; ours shows ours / safenax steps/s, a
+    Safety-Gymnasium row its steps/s over its ``sync`` row's at the same N."""
     rows = sorted(
         measurements,
-        key=lambda m: (m.family, backend_order.index(m.backend), m.num_envs, m.implementation),
+        key=lambda m: (m.family, _backend_rank(m.backend), m.num_envs, m.implementation),
     )
     references = {_point(m): m for m in rows if m.implementation == "safenax"}
+    sync_rows = {
+        (m.family, m.num_envs): m
+        for m in rows
+        if m.implementation == SG_IMPLEMENTATION and m.backend == "sync"
+    }
     lines = [
-        "| env | backend | N | compile s | steps/s | vs safenax | paired, median [95% CI] (rounds) "
-        "| jax |",
+        "| env | backend | N | compile s | steps/s | vs reference | paired, median [95% CI] "
+        "(rounds) | jax |",
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for m in rows:
-        ref = references.get(_point(m))
+        if m.implementation == SG_IMPLEMENTATION:
+            ref = sync_rows.get((m.family, m.num_envs))
+        else:
+            ref = references.get(_point(m))
         lines.append(_row(m, None if m is ref else ref))
     return "\n".join(lines)
 
@@ -397,7 +581,14 @@ def markdown_table(measurements: Sequence[Measurement]) -> str:
 def report_header(measurements: Sequence[Measurement]) -> dict[str, str]:
     """The report's header; its jax line says when rows were measured with other versions."""
     header = reporting.device_header({"brax": brax.__version__})
-    others = sorted({m.jax_version or "unrecorded" for m in measurements} - {jax.__version__})
+    others = sorted(
+        {
+            m.jax_version or "unrecorded"
+            for m in measurements
+            if m.implementation != SG_IMPLEMENTATION
+        }
+        - {jax.__version__}
+    )
     if others:
         header["jax"] = (
             f"{jax.__version__} (this run); some rows were measured with "
@@ -426,7 +617,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, help="scan length of every call (default: scaled)")
     parser.add_argument("--backends", nargs="+", default=list(BRAX_BACKENDS), choices=BRAX_BACKENDS)
     parser.add_argument(
-        "--envs", nargs="+", default=jaxsafe_envs.registered(), choices=jaxsafe_envs.registered()
+        "--envs",
+        nargs="+",
+        default=jaxsafe_envs.registered(),
+        type=_env_spec,
+        metavar="NAME[:key=value,...]",
+        help="registered environments, with keyword options after a colon "
+        "(PointGoal-v1:level=2); 'navigation' stands for "
+        f"{' '.join(NAVIGATION_ENVS)} (default: every registered environment)",
     )
     parser.add_argument(
         "--max-envs-other-backends",
@@ -438,14 +636,69 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         action="store_true",
         help="also measure the brax tasks with reset_pool_size=0 (brax's reset every step)",
     )
+    sg = parser.add_argument_group(
+        "Safety-Gymnasium",
+        "Safety-Gymnasium 1.0.0 pins gymnasium 0.28.1 (jaxsafe needs >= 1.0) and needs Python "
+        "<= 3.10, so it is measured in its own virtual environment, through a subprocess running "
+        "benchmarks/safety_gymnasium_worker.py: python3.10 -m venv VENV && VENV/bin/pip install "
+        "-r benchmarks/requirements-safety-gymnasium.txt, then --sg-python VENV/bin/python.",
+    )
+    sg.add_argument(
+        "--safety-gymnasium",
+        nargs="*",
+        metavar="ID",
+        help="also time these Safety-Gymnasium ids "
+        f"(none given: {' '.join(SAFETY_GYMNASIUM_ENVS)})",
+    )
+    sg.add_argument(
+        "--sg-python",
+        default=os.environ.get(SG_PYTHON_VARIABLE, "python3.10"),
+        help=f"interpreter of the Safety-Gymnasium venv (default: ${SG_PYTHON_VARIABLE} or "
+        "python3.10)",
+    )
+    sg.add_argument(
+        "--sg-num-envs",
+        type=int,
+        nargs="+",
+        default=[1, 2, 16],
+        help="N of the Safety-Gymnasium vector envs; each MuJoCo env takes about 4 s to build "
+        "and 220 MB (default: 1 2 16)",
+    )
+    sg.add_argument("--sg-modes", nargs="+", choices=SG_MODES, default=list(SG_MODES))
+    sg.add_argument("--sg-workers", type=int, default=2, help="processes of the pool mode")
+    sg.add_argument("--sg-steps", type=int, help="vector steps per call (default: scaled)")
     reporting.add_report_flags(parser)
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: N in {1, 64}, 8 steps, one warm call"
     )
     args = parser.parse_args(argv)
+    args.envs = list(
+        dict.fromkeys(
+            e for spec in args.envs for e in (spec if isinstance(spec, tuple) else [spec])
+        )
+    )
+    if args.safety_gymnasium == []:
+        args.safety_gymnasium = list(SAFETY_GYMNASIUM_ENVS)
     if args.quick:
         args.num_envs, args.steps, args.repeats = [1, 64], 8, 1
+        args.sg_num_envs, args.sg_steps = [1, 2], 8
     return args
+
+
+def _env_spec(spec: str) -> str | tuple[str, ...]:
+    """An ``--envs`` entry: ``navigation`` (all of ``NAVIGATION_ENVS``) or a registered name with
+    optional ``:key=value,...`` options."""
+    if spec == "navigation":
+        return NAVIGATION_ENVS
+    name, options = parse_env_spec(spec)
+    if name not in jaxsafe_envs.registered():
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is not registered; choose from {jaxsafe_envs.registered()}"
+        )
+    unknown = set(options) - set(jaxsafe_envs.keywords(name))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{name}: unknown keyword(s) {sorted(unknown)}")
+    return spec
 
 
 def batch_sizes(backend: str, args: argparse.Namespace) -> list[int]:
@@ -461,7 +714,8 @@ def run_notes(args: argparse.Namespace) -> list[str]:
     notes = [
         "steps/s: environment steps per second of the fastest warm call, summed over N envs.",
         "compile s: first call (trace + compile + run) less the fastest warm call.",
-        "vs safenax: our steps/s over the safenax reference's at the same backend and N "
+        "vs reference (jaxsafe rows): our steps/s over the safenax reference's at the same "
+        "backend and N "
         "(> 1: ours is faster), each side's fastest warm call.",
         "paired: median over rounds of t_safenax / t_ours of our warm call and safenax's in the "
         "same round, with "
@@ -474,6 +728,16 @@ def run_notes(args: argparse.Namespace) -> list[str]:
         "jax: the jax version the row was measured with (blank: not recorded).",
         *args.note,
     ]
+    if args.safety_gymnasium:
+        notes.append(
+            "Safety-Gymnasium rows (safety-gymnasium 1.0.0, mujoco 2.3.3, gymnasium 0.28.1, "
+            "Python 3.10, in their own venv): K vector steps of N MuJoCo envs with uniformly "
+            "random actions, timed inside the worker process; sync: one process; async: "
+            "Safety-Gymnasium's async vector env, one process per env; pool-W: W processes "
+            "stepping N/W envs each, in lockstep. 'compile s' is the worker's start (import and "
+            "building the envs); 'vs reference' and 'paired' compare with the sync row at the "
+            "same N (> 1: faster than sync); the jax column does not apply."
+        )
     if args.max_envs_other_backends is not None:
         notes.append(
             "brax backends other than generalized were measured up to "
@@ -487,7 +751,7 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], list[str]]:
     measurements: list[Measurement] = []
     skipped: list[str] = []
     for family in args.envs:
-        backends = args.backends if family in BRAX_ENVS else [NO_BACKEND]
+        backends = args.backends if parse_env_spec(family)[0] in BRAX_ENVS else [NO_BACKEND]
         for backend in backends:
             try:
                 for point in benchmark_group(family, backend, batch_sizes(backend, args), args):
@@ -499,6 +763,17 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], list[str]]:
                     f"{family} on {backend} skipped: {type(error).__name__}: {first_line}"
                 )
                 print(skipped[-1], flush=True)
+    for env_id in args.safety_gymnasium or []:
+        try:
+            for point in safety_gymnasium_group(env_id, args):
+                measurements.extend(point)
+                print(markdown_table(point).split("\n", 2)[2], flush=True)
+        except Exception as error:  # a missing venv or a failing worker is reported and skipped
+            first_line = (str(error).splitlines() or [""])[0]
+            skipped.append(
+                f"Safety-Gymnasium {env_id} skipped: {type(error).__name__}: {first_line}"
+            )
+            print(skipped[-1], flush=True)
     return measurements, skipped
 
 

@@ -76,3 +76,18 @@ def test_json_round_trip_keeps_the_rounds_and_reads_older_rows():
     del older["warm_s"], older["rounds_id"]
     restored = env_throughput._from_json(older)
     assert (restored.warm_s, restored.rounds_id) == ((), "")
+
+
+def test_env_specs_carry_keyword_options_and_navigation_expands():
+    assert env_throughput.parse_env_spec("PointHazards-v1") == ("PointHazards-v1", {})
+    name, options = env_throughput.parse_env_spec("PointHazards-v1:dt=0.5,max_steps_in_episode=9")
+    assert (name, options) == ("PointHazards-v1", {"dt": 0.5, "max_steps_in_episode": 9})
+    assert env_throughput.parse_env_spec("X-v1:layout=fixed")[1] == {"layout": "fixed"}
+    args = env_throughput.parse_args(["--envs", "navigation", "PointHazards-v1:dt=0.5"])
+    assert args.envs == [*env_throughput.NAVIGATION_ENVS, "PointHazards-v1:dt=0.5"]
+    with pytest.raises(SystemExit):
+        env_throughput.parse_args(["--envs", "PointHazards-v1:bogus=1"])
+    assert env_throughput.parse_args(["--safety-gymnasium"]).safety_gymnasium == list(
+        env_throughput.SAFETY_GYMNASIUM_ENVS
+    )
+    assert env_throughput.parse_args([]).safety_gymnasium is None

@@ -25,6 +25,7 @@ SHORT_HORIZON = {
     "EcoAnt-v1": {"episode_length": HORIZON},
     "EcoAnt-v2": {"episode_length": HORIZON},
     "AntCircle-v1": {"episode_length": HORIZON},
+    "PointHazards-v1": {"max_steps_in_episode": HORIZON},
 }
 
 
@@ -110,9 +111,10 @@ def test_truncation_is_not_termination(name):
     # gymnax 1.0 reports both flags separately and never folds one into the other.
     np.testing.assert_array_equal(info["terminated"], terminated)
     np.testing.assert_array_equal(info["truncated"], truncated)
-    if name.startswith(("IcyLake", "PointCircle")):
+    if name.startswith(("IcyLake", "PointCircle", "PointHazards")):
         # No episode can reach a terminal state by time 5 on these maps except the goal,
-        # which is six moves away; so every episode end here is a pure truncation.
+        # which is six moves away (PointCircle and PointHazards never terminate); so every
+        # episode end here is a pure truncation.
         assert not terminated.any()
         assert truncated[HORIZON - 1].all()
 

@@ -14,6 +14,7 @@ from jaxsafe_envs.brax_task import BraxTask, BraxTaskState
 from jaxsafe_envs.eco_ant import EcoAnt, EcoAntParams, EcoAntState
 from jaxsafe_envs.icy_lake import IcyLake, IcyLakeParams, IcyLakeState
 from jaxsafe_envs.point_circle import PointCircle, PointCircleParams, PointCircleState
+from jaxsafe_envs.point_hazards import PointHazards, PointHazardsParams, PointHazardsState
 from jaxsafe_envs.registry import keywords, make, registered
 
 __version__ = "0.1.0"
@@ -32,6 +33,9 @@ __all__ = [
     "PointCircle",
     "PointCircleParams",
     "PointCircleState",
+    "PointHazards",
+    "PointHazardsParams",
+    "PointHazardsState",
     "keywords",
     "make",
     "registered",
