@@ -93,8 +93,9 @@ def vanilla_pg_run(tmp_path_factory):
 
 def test_config_comes_from_the_module_and_its_checks_run(vanilla_pg_run):
     config, _ = vanilla_pg_run
-    assert config.algo.policy_learning_rate == 1e-2
-    assert config.algo.critic_learning_rate == 1e-3  # IcyLake's preset reaches a new algorithm
+    assert _default_config().policy_learning_rate == 1e-2
+    # IcyLake's preset reaches the new algorithm's fields too.
+    assert config.algo.policy_learning_rate == config.algo.critic_learning_rate == 1e-3
     bad = ml_collections.ConfigDict(config.to_dict())
     bad.algo.policy_learning_rate = -1.0
     with pytest.raises(ConfigError, match="config.algo.policy_learning_rate = -1.0"):
