@@ -18,6 +18,8 @@ from jaxsafe_envs.ant_circle import AntCircle
 from jaxsafe_envs.eco_ant import EcoAnt
 from jaxsafe_envs.icy_lake import IcyLake
 from jaxsafe_envs.point_circle import PointCircle
+from jaxsafe_envs.point_goal import PointGoal
+from jaxsafe_envs.point_trap import PointTrap
 
 _REGISTRY: dict[str, Callable[..., environment.Environment]] = {
     "IcyLake-v1": IcyLake,
@@ -25,6 +27,8 @@ _REGISTRY: dict[str, Callable[..., environment.Environment]] = {
     "EcoAnt-v2": functools.partial(EcoAnt, cost="dense"),
     "PointCircle-v1": PointCircle,
     "AntCircle-v1": AntCircle,
+    "PointGoal-v1": PointGoal,
+    "PointTrap-v1": PointTrap,
 }
 
 
