@@ -25,6 +25,8 @@ SHORT_HORIZON = {
     "EcoAnt-v1": {"episode_length": HORIZON},
     "EcoAnt-v2": {"episode_length": HORIZON},
     "AntCircle-v1": {"episode_length": HORIZON},
+    "PointGoal-v1": {"episode_length": HORIZON},
+    "PointTrap-v1": {"episode_length": HORIZON},
 }
 
 
@@ -110,9 +112,10 @@ def test_truncation_is_not_termination(name):
     # gymnax 1.0 reports both flags separately and never folds one into the other.
     np.testing.assert_array_equal(info["terminated"], terminated)
     np.testing.assert_array_equal(info["truncated"], truncated)
-    if name.startswith(("IcyLake", "PointCircle")):
-        # No episode can reach a terminal state by time 5 on these maps except the goal,
-        # which is six moves away; so every episode end here is a pure truncation.
+    if name.startswith(("IcyLake", "PointCircle", "PointGoal", "PointTrap")):
+        # No episode can reach a terminal state by time 5 here: IcyLake's goal is six moves
+        # away, PointGoal never terminates, PointTrap's traps and goal are metres away; so
+        # every episode end here is a pure truncation.
         assert not terminated.any()
         assert truncated[HORIZON - 1].all()
 

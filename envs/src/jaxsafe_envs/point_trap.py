@@ -62,7 +62,7 @@ from gymnax.environments import environment, spaces
 from jaxsafe_envs import lidar, point_robot
 from jaxsafe_envs.navigation_layout import NavigationLayout
 
-ARENA = (-3.0, -2.0, 3.0, 1.0)
+ARENA = (-3.0, -2.0, 3.0, 1.6)
 """Interior of the outer walls (x_min, y_min, x_max, y_max)."""
 WALL_THICKNESS = 0.2
 WALLS = (
@@ -70,12 +70,14 @@ WALLS = (
     (ARENA[0] - WALL_THICKNESS, ARENA[3], ARENA[2] + WALL_THICKNESS, ARENA[3] + WALL_THICKNESS),
     (ARENA[0] - WALL_THICKNESS, ARENA[1], ARENA[0], ARENA[3]),
     (ARENA[2], ARENA[1], ARENA[2] + WALL_THICKNESS, ARENA[3]),
-    (-2.0, -0.6, 2.0, -0.4),  # the divider
+    (-2.0, -0.6, 2.0, 0.4),  # the divider
 )
 """The default maze: four outer walls and the divider, boxes (x_min, y_min, x_max, y_max)."""
 TRAPS = ((0.0, -1.6, 0.45), (0.0, -1.0, 0.45))
 """The default trap discs (x, y, radius), closing the lower corridor."""
-START = (-2.5, -1.3)
+START = (-2.5, -0.2)
+START_NOISE = (0.3, 1.6)
+"""Start positions are uniform in START ± START_NOISE: the whole column left of the divider."""
 GOAL = (2.5, -1.3)
 
 
@@ -87,11 +89,12 @@ class PointTrapParams:
     walls: jax.Array  # [W, 4] boxes (x_min, y_min, x_max, y_max)
     traps: jax.Array  # [K, 3] discs (x, y, radius)
     start: jax.Array  # [2]
-    start_noise: jax.Array  # half-width of the uniform noise on the start position
+    start_noise: jax.Array  # [2] half-widths of the uniform noise on the start position
     goal: jax.Array  # [2]
     goal_size: jax.Array
     robot_radius: jax.Array
-    health: jax.Array  # int32 initial health, in steps inside a trap
+    health: jax.Array  # int32 initial health
+    trap_extra_damage_probability: jax.Array  # chance that a step in a trap drains 2, not 1
     reward_distance: jax.Array
     reward_goal: jax.Array
     lidar_max_distance: jax.Array
@@ -111,7 +114,8 @@ class PointTrap(environment.Environment[PointTrapState, PointTrapParams]):
     """CSC's trap maze with its failure cost in ``info["cost"]`` (see the module docstring).
 
     Args:
-        health: steps inside traps that kill (12).
+        health: initial health (12).
+        trap_extra_damage_probability: chance that a step in a trap drains 2 health, not 1 (0.1).
         reward_distance, reward_goal: reward coefficients (1.0, 10.0).
         goal_size: goal radius (0.3).
         robot_radius: the robot's radius for the wall collisions (0.1).
@@ -127,11 +131,12 @@ class PointTrap(environment.Environment[PointTrapState, PointTrapParams]):
     def __init__(
         self,
         health: int = 12,
+        trap_extra_damage_probability: float = 0.1,
         reward_distance: float = 1.0,
         reward_goal: float = 10.0,
         goal_size: float = 0.3,
         robot_radius: float = 0.1,
-        start_noise: float = 0.1,
+        start_noise: tuple[float, float] = START_NOISE,
         walls: tuple | None = None,
         traps: tuple | None = None,
         start: tuple[float, float] = START,
@@ -153,7 +158,9 @@ class PointTrap(environment.Environment[PointTrapState, PointTrapParams]):
         traps_array = np.asarray(TRAPS if traps is None else traps, np.float32).reshape(-1, 3)
         if health < 1 or episode_length < 1 or lidar_num_bins < 1:
             raise ValueError("PointTrap: health, episode_length and lidar_num_bins must be >= 1")
-        if min(goal_size, robot_radius, start_noise) < 0.0 or lidar_max_distance <= 0.0:
+        if not 0.0 <= trap_extra_damage_probability <= 1.0:
+            raise ValueError("PointTrap: trap_extra_damage_probability must lie in [0, 1]")
+        if min(goal_size, robot_radius, *start_noise) < 0.0 or lidar_max_distance <= 0.0:
             raise ValueError(
                 "PointTrap: goal_size, robot_radius and start_noise must be non-negative, "
                 "lidar_max_distance positive"
@@ -178,11 +185,12 @@ class PointTrap(environment.Environment[PointTrapState, PointTrapParams]):
             walls=jnp.asarray(walls_array),
             traps=jnp.asarray(traps_array),
             start=jnp.asarray(start, jnp.float32),
-            start_noise=jnp.float32(start_noise),
+            start_noise=jnp.asarray(start_noise, jnp.float32),
             goal=jnp.asarray(goal, jnp.float32),
             goal_size=jnp.float32(goal_size),
             robot_radius=jnp.float32(robot_radius),
             health=jnp.int32(health),
+            trap_extra_damage_probability=jnp.float32(trap_extra_damage_probability),
             reward_distance=jnp.float32(reward_distance),
             reward_goal=jnp.float32(reward_goal),
             lidar_max_distance=jnp.float32(lidar_max_distance),
@@ -236,7 +244,9 @@ class PointTrap(environment.Environment[PointTrapState, PointTrapParams]):
         in_trap = jnp.any(
             jnp.linalg.norm(position - params.traps[:, :2], axis=-1) <= params.traps[:, 2]
         )
-        health = state.health - in_trap.astype(jnp.int32)
+        extra_damage = jax.random.uniform(key) < params.trap_extra_damage_probability
+        damage = in_trap.astype(jnp.int32) * (1 + extra_damage.astype(jnp.int32))
+        health = state.health - damage
         died = health <= 0
         goal_distance = jnp.linalg.norm(position - params.goal)
         success = (goal_distance <= params.goal_size) & ~died
