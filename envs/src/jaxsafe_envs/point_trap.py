@@ -8,20 +8,25 @@ more, so the maze, traps, health and reward below are ours.
 The maze (world metres; the robot of :mod:`jaxsafe_envs.point_robot` with a 0.05 s control
 interval)::
 
-    y = 1.0  ┌──────────────────────────────────────────┐
-             │            upper corridor (safe)          │
-    y = −0.4 │      ┌────────── divider ──────────┐      │
-    y = −0.6 │      └─────────────────────────────┘      │
-             │  S ─────────────── (T) ───────────── G  │   lower corridor: the short way
-    y = −2.0 └──────────────────────────────────────────┘
-          x = −3   −2                0                 2   3
+    y = 1.6  ┌───────────────────────────────────────────┐
+             │  S         upper corridor (safe)           │
+    y = 0.4  │  S   ┌────────── divider ──────────┐       │
+             │  S   │                             │       │
+    y = −0.6 │  S   └─────────────────────────────┘       │
+             │  S ─────────────── (T) ──────────────── G │   lower corridor: the short way
+    y = −2.0 └───────────────────────────────────────────┘
+          x = −3   −2                0                  2   3
 
-Start ``S`` = (−2.5, −1.3) (± ``start_noise`` in x and y, uniform heading), goal ``G`` =
-(2.5, −1.3), radius 0.3. The divider spans x ∈ [−2, 2]. Two trap discs of radius 0.45 at (0, −1.6)
-and (0, −1.0) close the lower corridor: any crossing spends at least 0.67 m in a trap, i.e. 9
-steps at the robot's top speed (1.5 m/s × 0.05 s), so with ``health`` 12 a straight, fast crossing
-survives and a slow or wavering one dies. The way round through the upper corridor is ~7.1 m
-against 5 m, about 40 more steps at top speed: the short route tempts through the traps.
+Starts ``S`` are uniform in the column left of the divider, (−2.5, −0.2) ± (0.3, 1.6), with a
+uniform heading; the goal ``G`` is the disc of radius 0.3 at (2.5, −1.3). Two trap discs of
+radius 0.45 at (0, −1.6) and (0, −1.0) close the lower corridor: any crossing spends at least
+0.67 m in a trap, i.e. 9 steps at the robot's top speed (1.5 m/s × 0.05 s). Each step in a trap
+drains 1 health, or 2 with probability ``trap_extra_damage_probability`` (0.1); with ``health``
+12 a straight crossing at top speed (9–10 steps in the traps) dies with probability ≈ 0.05–0.26,
+a slower one surely. The way round through the upper corridor is about 3 m longer from a low
+start (~40 steps at top speed): the short route tempts through the traps, at a risk. Starting
+anywhere in the left column, some episodes begin next to the upper corridor, so the safe route
+can be found by exploration.
 
 Collision rule (walls are axis-aligned boxes; the robot a disc of radius ``robot_radius`` 0.1):
 the move ``dt v'`` is applied one axis at a time, x then y; a component that would put the
@@ -32,7 +37,8 @@ thickness (checked when the environment is built), so the robot cannot pass thro
 
 Each step, with ``p`` the robot's new position and ``d = |p − G|``::
 
-    health' = health − 1[p inside a trap]            (starts at ``health``)
+    health' = health − 1[p inside a trap] (1 + 1[u < trap_extra_damage_probability])
+                                                      (u ~ U(0, 1) per step; starts at ``health``)
     died    = health' ≤ 0                             → cost 1, terminated
     success = d ≤ goal_size and not died              → terminated
     reward  = reward_distance (d_prev − d) + reward_goal 1[success]        (1.0, 10.0)
@@ -119,7 +125,7 @@ class PointTrap(environment.Environment[PointTrapState, PointTrapParams]):
         reward_distance, reward_goal: reward coefficients (1.0, 10.0).
         goal_size: goal radius (0.3).
         robot_radius: the robot's radius for the wall collisions (0.1).
-        start_noise: half-width of the uniform noise on the start position (0.1).
+        start_noise: half-widths (x, y) of the uniform start region around ``start``.
         walls: boxes ``(x_min, y_min, x_max, y_max)`` replacing the default maze.
         traps: discs ``(x, y, radius)`` replacing the default traps.
         start, goal: positions replacing the defaults.
