@@ -176,3 +176,18 @@ def test_layout_interface():
     assert layout.hazards.shape == (0, 3)
     assert_allclose(layout.goal, GOAL)
     assert_allclose(env.position(state), state.robot.position)
+
+
+def test_gymnasium_adapter_steps_both_navigation_tasks():
+    from jaxsafe_envs.gymnasium_adapter import GymnasiumCMDP
+
+    for name in ("PointGoal-v1", "PointTrap-v1"):
+        env = GymnasiumCMDP(name, num_envs=3, seed=0, episode_length=2)
+        obs, _ = env.reset()
+        assert obs.shape == (3, *env.single_observation_space.shape)
+        assert env.single_action_space.shape == (2,)
+        for step in range(2):
+            obs, reward, cost, terminated, truncated, info = env.step(np.zeros((3, 2)))
+            assert reward.shape == cost.shape == (3,) and not terminated.any()
+            assert truncated.all() == (step == 1)
+        assert info["final_observation"].shape == obs.shape

@@ -5,11 +5,12 @@ extents shrunk by its keep-out radius ``k``, and a draw is accepted when it lies
 ``k + k_j`` from every object ``j`` already placed. Its Python loop retries until it succeeds.
 
 Here every object draws ``num_tries`` candidates at once and takes the first acceptable one, so
-the work is fixed and the whole layout is one ``lax.scan``. Fallback: when none of an object's
-candidates is acceptable, it takes the candidate with the largest clearance
+the work is fixed: the layout is an unrolled sequence of vectorised draws. Fallback: when none of
+an object's candidates is acceptable, it takes the candidate with the largest clearance
 ``min_j (|q − p_j| − k − k_j)`` (the least overlap) and the layout's ``ok`` flag is false. With
-the default extents, counts and 100 tries this never happens in practice (tested over 10,000
-layouts); a crowded custom layout may overlap instead of raising.
+the default extents and counts and 32 tries this was never seen in 10,000 layouts per level
+(acceptance per candidate is above ~40% even for the last object of level 2, so a failure has a
+chance below 0.6³² per object); a crowded custom layout may overlap instead of raising.
 """
 
 from __future__ import annotations
@@ -49,19 +50,18 @@ def place_one(
 def place_all(
     key: jax.Array, extents: jax.Array, keepouts: jax.Array, num_tries: int
 ) -> tuple[jax.Array, jax.Array]:
-    """``(positions [M, 2], ok)``: objects with keep-outs ``keepouts`` [M] placed in order."""
-    count = keepouts.shape[0]
+    """``(positions [M, 2], ok)``: objects with keep-outs ``keepouts`` [M] placed in order.
 
-    def place(carry, inputs):
-        positions, ok = carry
-        index, key = inputs
-        placed = jnp.arange(count) < index
+    The loop over objects is unrolled (M is static and small): object ``i`` is checked against
+    the ``i`` placed before it only, which XLA runs faster than a masked ``lax.scan``.
+    """
+    keys = jax.random.split(key, keepouts.shape[0])
+    positions, ok = [], jnp.bool_(True)
+    for index in range(keepouts.shape[0]):
+        placed = jnp.stack(positions) if positions else jnp.zeros((0, 2), jnp.float32)
         position, ok_here = place_one(
-            key, extents, keepouts[index], positions, keepouts, num_tries, placed
+            keys[index], extents, keepouts[index], placed, keepouts[:index], num_tries
         )
-        return (positions.at[index].set(position), ok & ok_here), None
-
-    init = (jnp.zeros((count, 2), jnp.float32), jnp.bool_(True))
-    inputs = (jnp.arange(count), jax.random.split(key, count))
-    (positions, ok), _ = jax.lax.scan(place, init, inputs)
-    return positions, ok
+        positions.append(position)
+        ok = ok & ok_here
+    return jnp.stack(positions), ok

@@ -150,7 +150,7 @@ class PointGoal(environment.Environment[PointGoalState, PointGoalParams]):
         lidar_exp_gain: float = 1.0,
         lidar_falloff: str = "linear",
         lidar_alias: bool = True,
-        num_tries: int = 100,
+        num_tries: int = 32,
         episode_length: int = 1000,
         dt: float = 0.02,
         max_speed: float = 1.5,
