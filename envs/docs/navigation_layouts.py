@@ -43,19 +43,46 @@ def _path(env, params, state, actions):
     return jnp.stack(positions)
 
 
+def _steer(state, waypoint):
+    """Turn towards ``waypoint``; thrust once roughly facing it."""
+    offset = waypoint - state.robot.position
+    error = jnp.arctan2(offset[1], offset[0]) - state.robot.heading
+    error = jnp.mod(error + jnp.pi, 2 * jnp.pi) - jnp.pi
+    return jnp.array([jnp.where(jnp.abs(error) < 0.5, 1.0, 0.0), jnp.clip(5 * error, -1, 1)])
+
+
+def _waypoint_path(env, params, state, waypoints, steps):
+    step = jax.jit(env.step_env)
+    positions, index = [env.position(state)], 0
+    for t in range(steps):
+        target = jnp.asarray(waypoints[index])
+        if (
+            index < len(waypoints) - 1
+            and float(jnp.linalg.norm(target - state.robot.position)) < 0.3
+        ):
+            index += 1
+        _, state, _, done, _ = step(jax.random.key(t), state, _steer(state, target), params)
+        positions.append(env.position(state))
+        if done:
+            break
+    return jnp.stack(positions)
+
+
 def main() -> None:
     figure, axes = plt.subplots(1, 2, figsize=(8, 3.2), dpi=90)
     env, params = jaxsafe_envs.make("PointGoal-v1", level=2)
     _, state = env.reset(jax.random.key(4), params)
     actions = jnp.tile(jnp.array([1.0, 0.4]), (120, 1))
     path = _path(env, params, state, actions)
-    _draw(axes[0], env.layout(state, params), path, "PointGoal-v1, level 2")
+    _draw(axes[0], env.layout(state, params), path, "PointGoal-v1, level 2 (hazards, vases)")
 
     env, params = jaxsafe_envs.make("PointTrap-v1")
     _, state = env.reset(jax.random.key(0), params)
-    actions = jnp.tile(jnp.array([1.0, 0.0]), (60, 1))
-    path = _path(env, params, state, actions)
-    _draw(axes[1], env.layout(state, params), path, "PointTrap-v1")
+    robot = state.robot.replace(position=jnp.array([-2.5, -1.3]), heading=jnp.float32(0.0))
+    state = state.replace(robot=robot)
+    waypoints = [(-2.5, 1.0), (2.4, 1.0), (2.5, -1.3)]
+    path = _waypoint_path(env, params, state, waypoints, 300)
+    _draw(axes[1], env.layout(state, params), path, "PointTrap-v1 (the safe way round)")
     figure.tight_layout()
     out = Path(__file__).with_name("navigation_layouts.png")
     figure.savefig(out)
