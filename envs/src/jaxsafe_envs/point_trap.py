@@ -23,8 +23,9 @@ radius 0.45 at (0, −1.6) and (0, −1.0) close the lower corridor: any crossin
 0.67 m in a trap, i.e. 9 steps at the robot's top speed (1.5 m/s × 0.05 s). Each step in a trap
 drains 1 health, or 2 with probability ``trap_extra_damage_probability`` (0.1); with ``health``
 12 a straight crossing at top speed (9–10 steps in the traps) dies with probability ≈ 0.05–0.26,
-a slower one surely. The way round through the upper corridor is about 3 m longer from a low
-start (~40 steps at top speed): the short route tempts through the traps, at a risk. Starting
+a slower one surely. From a start below the divider the way round through the upper corridor
+is 3–5 m longer (a scripted driver took ~150 steps against ~85 from (−2.5, −1.3)): the short
+route tempts through the traps, at a risk. Starting
 anywhere in the left column, some episodes begin next to the upper corridor, so the safe route
 can be found by exploration.
 
