@@ -26,6 +26,8 @@ SHORT_HORIZON = {
     "EcoAnt-v2": {"episode_length": HORIZON},
     "AntCircle-v1": {"episode_length": HORIZON},
     "PointHazards-v1": {"max_steps_in_episode": HORIZON},
+    "PointGoal-v1": {"episode_length": HORIZON},
+    "PointTrap-v1": {"episode_length": HORIZON},
 }
 
 
@@ -111,10 +113,10 @@ def test_truncation_is_not_termination(name):
     # gymnax 1.0 reports both flags separately and never folds one into the other.
     np.testing.assert_array_equal(info["terminated"], terminated)
     np.testing.assert_array_equal(info["truncated"], truncated)
-    if name.startswith(("IcyLake", "PointCircle", "PointHazards")):
-        # No episode can reach a terminal state by time 5 on these maps except the goal,
-        # which is six moves away (PointCircle and PointHazards never terminate); so every
-        # episode end here is a pure truncation.
+    if name.startswith(("IcyLake", "PointCircle", "PointGoal", "PointTrap", "PointHazards")):
+        # No episode can reach a terminal state by time 5 here: IcyLake's goal is six moves
+        # away, PointCircle, PointGoal and PointHazards never terminate, PointTrap's traps and
+        # goal are metres away; so every episode end here is a pure truncation.
         assert not terminated.any()
         assert truncated[HORIZON - 1].all()
 

@@ -13,8 +13,12 @@ from jaxsafe_envs.ant_circle import AntCircle, AntCircleParams
 from jaxsafe_envs.brax_task import BraxTask, BraxTaskState
 from jaxsafe_envs.eco_ant import EcoAnt, EcoAntParams, EcoAntState
 from jaxsafe_envs.icy_lake import IcyLake, IcyLakeParams, IcyLakeState
+from jaxsafe_envs.navigation_layout import NavigationLayout
 from jaxsafe_envs.point_circle import PointCircle, PointCircleParams, PointCircleState
+from jaxsafe_envs.point_goal import PointGoal, PointGoalParams, PointGoalState
 from jaxsafe_envs.point_hazards import PointHazards, PointHazardsParams, PointHazardsState
+from jaxsafe_envs.point_robot import PointRobotParams, PointRobotState
+from jaxsafe_envs.point_trap import PointTrap, PointTrapParams, PointTrapState
 from jaxsafe_envs.registry import keywords, make, registered
 
 __version__ = "0.1.0"
@@ -30,12 +34,21 @@ __all__ = [
     "IcyLake",
     "IcyLakeParams",
     "IcyLakeState",
+    "NavigationLayout",
     "PointCircle",
     "PointCircleParams",
     "PointCircleState",
+    "PointGoal",
+    "PointGoalParams",
+    "PointGoalState",
     "PointHazards",
     "PointHazardsParams",
     "PointHazardsState",
+    "PointRobotParams",
+    "PointRobotState",
+    "PointTrap",
+    "PointTrapParams",
+    "PointTrapState",
     "keywords",
     "make",
     "registered",

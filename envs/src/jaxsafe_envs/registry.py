@@ -18,7 +18,9 @@ from jaxsafe_envs.ant_circle import AntCircle
 from jaxsafe_envs.eco_ant import EcoAnt
 from jaxsafe_envs.icy_lake import IcyLake
 from jaxsafe_envs.point_circle import PointCircle
+from jaxsafe_envs.point_goal import PointGoal
 from jaxsafe_envs.point_hazards import PointHazards
+from jaxsafe_envs.point_trap import PointTrap
 
 _REGISTRY: dict[str, Callable[..., environment.Environment]] = {
     "IcyLake-v1": IcyLake,
@@ -27,6 +29,8 @@ _REGISTRY: dict[str, Callable[..., environment.Environment]] = {
     "PointCircle-v1": PointCircle,
     "AntCircle-v1": AntCircle,
     "PointHazards-v1": PointHazards,
+    "PointGoal-v1": PointGoal,
+    "PointTrap-v1": PointTrap,
 }
 
 
