@@ -904,11 +904,19 @@ def test_registry_unknown_name_lists_registered():
         jaxsafe_envs.make("IcyPond-v9")
     message = str(err.value)
     assert "IcyPond-v9" in message
-    for name in ["AntCircle-v1", "EcoAnt-v1", "EcoAnt-v2", "IcyLake-v1", "PointCircle-v1"]:
+    names = [
+        "AntCircle-v1",
+        "EcoAnt-v1",
+        "EcoAnt-v2",
+        "IcyLake-v1",
+        "PointCircle-v1",
+        "PointGoal-v1",
+        "PointHazards-v1",
+        "PointTrap-v1",
+    ]
+    for name in names:
         assert name in message
-    assert jaxsafe_envs.registered() == sorted(
-        ["AntCircle-v1", "EcoAnt-v1", "EcoAnt-v2", "IcyLake-v1", "PointCircle-v1"]
-    )
+    assert jaxsafe_envs.registered() == sorted(names)
 
 
 @pytest.mark.parametrize(
