@@ -252,6 +252,79 @@ def test_fixed_layout_is_the_same_every_reset():
     assert not np.array_equal(np.asarray(other_state.hazards), np.asarray(state.hazards))
 
 
+def _positions(state) -> np.ndarray:
+    """[R, M, 2] robot, goal, hazards and vases of a batch of states."""
+    return np.concatenate(
+        [
+            np.asarray(state.robot.position)[:, None],
+            np.asarray(state.goal)[:, None],
+            np.asarray(state.hazards),
+            np.asarray(state.vases),
+        ],
+        axis=1,
+    )
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_auto_resets_are_uniform_draws_from_a_pool_of_sampled_layouts(level):
+    """The auto-reset restarts from pool layout ``reset_index`` of the step's reset key with a
+    fresh heading; the pool's layouts are the sampler's (no overlap, all different)."""
+    env, params = jaxsafe_envs.make(
+        "PointGoal-v1", level=level, episode_length=2, reset_pool_size=256
+    )
+    pool, pool_ok = env.reset_pool
+    assert pool.shape == (256, 2 + env.hazards_num + env.vases_num, 2)
+    assert np.asarray(pool_ok).all()
+    keepouts = np.asarray(env._keepouts(params))
+    pool = np.asarray(pool)
+    distance = np.linalg.norm(pool[:, :, None] - pool[:, None, :], axis=-1)
+    off_diagonal = ~np.eye(len(keepouts), dtype=bool)
+    needed = (keepouts[:, None] + keepouts[None, :])[off_diagonal]
+    assert (distance[:, off_diagonal] >= needed - 1e-5).all()
+    assert np.unique(pool[:, 2, 0]).size == 256  # different layouts
+
+    num = 4096
+    _, state = jax.vmap(env.reset, in_axes=(0, None))(
+        jax.random.split(jax.random.key(0), num), params
+    )
+    keys = jax.random.split(jax.random.key(1), (2, num))
+    step = jax.jit(jax.vmap(env.step, in_axes=(0, 0, None, None)))
+    _, state, _, _, truncated, _ = step(keys[0], state, jnp.zeros(2), params)
+    assert not np.asarray(truncated).any()
+    obs, state, _, _, truncated, info = step(keys[1], state, jnp.zeros(2), params)
+    assert np.asarray(truncated).all()
+    reset_keys = jax.vmap(lambda key: jax.random.split(key)[1])(keys[1])
+    index = np.asarray(env.reset_index(reset_keys))
+    assert_array_equal(_positions(state), pool[index])
+    assert_array_equal(np.asarray(state.time), 0)
+    assert_allclose(state.robot.heading, env.reset_heading(reset_keys))
+    # uniform over the pool's layouts and over headings
+    counts = np.bincount(index, minlength=256)
+    assert counts.min() > 0 and counts.max() < 3 * num / 256
+    heading = np.asarray(state.robot.heading)
+    assert (np.abs(heading) <= np.pi).all()
+    assert_allclose(np.histogram(heading, 8, (-np.pi, np.pi))[0] / num, 1 / 8, atol=0.03)
+    # the observation is the new episode's
+    want, _ = env._start(jnp.asarray(pool[index[0]]), True, state.robot.heading[0], params)
+    assert_allclose(obs[0], want, atol=1e-6)
+    assert not np.allclose(obs[0], info["final_observation"][0])
+
+
+def test_exact_resets_without_pool_match_gymnax_step():
+    from gymnax.environments import environment
+
+    env, params = jaxsafe_envs.make("PointGoal-v1", episode_length=1, reset_pool_size=0)
+    _, state = env.reset(jax.random.key(0), params)
+    key = jax.random.key(5)
+    ours = env.step(key, state, jnp.array([0.3, -0.2]), params)
+    gymnax = environment.Environment.step(env, key, state, jnp.array([0.3, -0.2]), params)
+    assert bool(ours[4])
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(gymnax), strict=True):
+        assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(ValueError, match="reset_pool_size"):
+        jaxsafe_envs.make("PointGoal-v1", reset_pool_size=-1)
+
+
 # --------------------------------------------------------------------------------------------
 # Invalid actions, options, drawing interface
 # --------------------------------------------------------------------------------------------
