@@ -94,9 +94,13 @@ EXACT_RESETS = {"reset_pool_size": 0}
 REFERENCES = {"EcoAnt-v2": "EcoAntV2", "IcyLake-v1": "FrozenLakeV2"}
 """safenax counterpart of each of our environments that has one."""
 
-NAVIGATION_ENVS = ("PointHazards-v1",)
-"""What ``--envs navigation`` measures; a task at other settings is ``"NAME:key=value"``
-(add ``"PointGoal-v1:level=1", "PointGoal-v1:level=2"`` when PointGoal is registered)."""
+NAVIGATION_ENVS = (
+    "PointGoal-v1:level=1",
+    "PointGoal-v1:level=2",
+    "PointTrap-v1",
+    "PointHazards-v1",
+)
+"""What ``--envs navigation`` measures; a task at other settings is ``"NAME:key=value"``."""
 
 SAFETY_GYMNASIUM_ENVS = ("SafetyPointGoal1-v0", "SafetyPointGoal2-v0")
 """What ``--safety-gymnasium`` with no ids measures."""
