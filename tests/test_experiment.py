@@ -296,3 +296,16 @@ def test_a_risk_algorithm_owns_its_exceedance_threshold():
     config.log.cost_threshold = 15.0
     with pytest.raises(ConfigError, match="reports P\\(C >= algo.cost_limit\\) itself"):
         validate(config)
+
+
+def test_checkpoints_keep_zero_size_leaves(tmp_path):
+    """orbax refuses arrays of size 0 (PointGoal level 1 has no vases: a [S, 0, 2] leaf)."""
+    from jaxsafe.checkpointing import Checkpointer
+
+    state = {"vases": jnp.zeros((2, 0, 2)), "x": jnp.arange(4.0).reshape(2, 2)}
+    checkpointer = Checkpointer(tmp_path / "checkpoints")
+    checkpointer.save(1, state)
+    restored = checkpointer.restore(1, state)
+    checkpointer.close()
+    assert restored["vases"].shape == (2, 0, 2) and restored["vases"].dtype == jnp.float32
+    np.testing.assert_array_equal(restored["x"], state["x"])

@@ -4,6 +4,10 @@ The state (parameters, optimiser states, multipliers, normaliser, environments, 
 pytree with a leading seed axis; it is saved under ``<workdir>/checkpoints/<update>`` and
 restored into the structure, dtypes and shardings of an abstract target, so a resumed run
 continues bit for bit.
+
+orbax cannot save arrays of size zero, which a state may hold (PointGoal below level 2 has no
+vases: its ``vases`` leaf is ``[S, 0, 2]``). Each such leaf is saved as a one-element zero
+array in its place and rebuilt, empty, from the target's shape on restore.
 """
 
 from __future__ import annotations
@@ -12,7 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
+
+
+def _is_empty(leaf: Any) -> bool:
+    return 0 in getattr(leaf, "shape", ())
+
+
+def _placeholder(leaf: Any) -> Any:
+    """A size-zero leaf's stand-in: one zero of its dtype (abstract for an abstract leaf)."""
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+        return jax.ShapeDtypeStruct((1,), leaf.dtype)
+    return jnp.zeros((1,), leaf.dtype)
 
 
 class Checkpointer:
@@ -33,6 +49,7 @@ class Checkpointer:
 
     def save(self, update: int, state: Any) -> None:
         """Saves ``state`` as the checkpoint after ``update`` updates (blocks until written)."""
+        state = jax.tree.map(lambda x: _placeholder(x) if _is_empty(x) else x, state)
         self._manager.save(update, args=ocp.args.StandardSave(state))
         self._manager.wait_until_finished()
 
@@ -44,7 +61,16 @@ class Checkpointer:
             target: a pytree of arrays or ``jax.ShapeDtypeStruct`` with the state's structure.
         """
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        return self._manager.restore(update, args=ocp.args.StandardRestore(abstract))
+        stored = jax.tree.map(lambda x: _placeholder(x) if _is_empty(x) else x, abstract)
+        state = self._manager.restore(update, args=ocp.args.StandardRestore(stored))
+
+        def rebuild(leaf, restored):
+            if not _is_empty(leaf):
+                return restored
+            empty = jnp.zeros(leaf.shape, leaf.dtype)
+            return empty if leaf.sharding is None else jax.device_put(empty, leaf.sharding)
+
+        return jax.tree.map(rebuild, abstract, state)
 
     def close(self) -> None:
         self._manager.close()
