@@ -56,6 +56,8 @@ from brax.envs.base import PipelineEnv
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from jaxsafe_envs.reset_pool import PooledAutoReset
+
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
 DEFAULT_RESET_POOL_SIZE = 1024
 
@@ -73,7 +75,7 @@ def make_brax_env(name: str, backend: str, **kwargs) -> PipelineEnv:
     return brax_envs.get_environment(name, backend=backend, **kwargs)
 
 
-class BraxTask(environment.Environment):
+class BraxTask(PooledAutoReset, environment.Environment):
     """Base of the brax CMDP tasks: spaces, horizon, the wrapped brax environment, auto-reset.
 
     A task implements ``start_episode`` (its state and observation at a given brax initial
@@ -134,20 +136,6 @@ class BraxTask(environment.Environment):
             keys = jax.random.split(jax.random.key(self.reset_pool_seed), self.reset_pool_size)
             return jax.block_until_ready(jax.jit(jax.vmap(self.brax_env.reset))(keys))
 
-    def reset_index(self, key: jax.Array) -> jax.Array:
-        """The pool index an auto-reset with reset key ``key`` restarts from (int32 in
-        {0, …, P−1}): the first 32-bit word of ``key``'s raw data, modulo P.
-
-        ``key`` must be uniform random bits, as every key ``jax.random.split`` returns is
-        (``step`` passes the second half of its split); then the index is uniform up to a
-        modulo bias below P/2³², and exactly uniform when P is a power of two. No random
-        numbers are drawn here.
-        """
-        if self.reset_pool_size == 0:
-            raise ValueError(f"{type(self).__name__}: reset_pool_size=0 has no reset pool")
-        word = jax.random.key_data(key)[..., 0]
-        return jax.lax.rem(word, jnp.uint32(self.reset_pool_size)).astype(jnp.int32)
-
     def auto_reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
         """The episode ``step`` starts where one ends: pool state ``reset_index(key)``, or
         brax's reset of ``key`` when ``reset_pool_size`` is 0."""
@@ -155,31 +143,3 @@ class BraxTask(environment.Environment):
             return self.reset_env(key, params)
         index = self.reset_index(key)
         return self.start_episode(jax.tree.map(lambda leaf: leaf[index], self.reset_pool), params)
-
-    @functools.partial(jax.jit, static_argnames=("self",))
-    def step(
-        self, key: jax.Array, state: Any, action: jax.Array, params: Any = None
-    ) -> tuple[jax.Array, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
-        """gymnax's ``Environment.step`` with ``auto_reset`` in place of ``reset_env``.
-
-        Same key split, truncation, select and ``info`` entries as gymnax 1.0's, so with
-        ``reset_pool_size=0`` it returns exactly what gymnax's ``step`` does.
-        """
-        if params is None:
-            params = self.default_params
-        key_step, key_reset = jax.random.split(key)
-        obs_step, state_step, reward, terminated, info = self.step_env(
-            key_step, state, action, params
-        )
-        truncated = self.is_truncated(state_step, params)
-        done = jnp.logical_or(terminated, truncated)
-        obs_reset, state_reset = self.auto_reset(key_reset, params)
-        state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_reset, state_step)
-        obs = jax.lax.select(done, obs_reset, obs_step)
-        info = {
-            **info,
-            "terminated": terminated,
-            "truncated": truncated,
-            "final_observation": obs_step,
-        }
-        return obs, state, reward, terminated, truncated, info

@@ -90,6 +90,7 @@ from gymnax.environments import environment, spaces
 
 from jaxsafe_envs import lidar, placement, point_robot
 from jaxsafe_envs.navigation_layout import NavigationLayout
+from jaxsafe_envs.reset_pool import PooledAutoReset
 
 LEVELS = {
     0: {"extent": 1.0, "hazards_num": 0, "vases_num": 0},
@@ -138,7 +139,7 @@ class PointGoalState:
     time: jax.Array
 
 
-class PointGoal(environment.Environment[PointGoalState, PointGoalParams]):
+class PointGoal(PooledAutoReset, environment.Environment[PointGoalState, PointGoalParams]):
     """Safety Gym's Goal task with its cost in ``info["cost"]`` (see the module docstring).
 
     Args:
@@ -317,15 +318,6 @@ class PointGoal(environment.Environment[PointGoalState, PointGoalParams]):
             draw = jax.vmap(self._draw_layout, in_axes=(0, None))
             return jax.block_until_ready(jax.jit(draw)(keys, self.default_params))
 
-    def reset_index(self, key: jax.Array) -> jax.Array:
-        """The pool index of an auto-reset with reset key ``key``: the first 32-bit word of
-        ``key``'s raw data modulo P (uniform when P is a power of two; no random numbers are
-        drawn, ``key`` is already an output of ``step``'s split)."""
-        if self.reset_pool_size == 0:
-            raise ValueError("PointGoal: reset_pool_size=0 has no reset pool")
-        word = jax.random.key_data(key)[..., 0]
-        return jax.lax.rem(word, jnp.uint32(self.reset_pool_size)).astype(jnp.int32)
-
     @staticmethod
     def reset_heading(key: jax.Array) -> jax.Array:
         """The heading of an auto-reset with reset key ``key``: the top 24 bits of its second
@@ -344,36 +336,6 @@ class PointGoal(environment.Environment[PointGoalState, PointGoalParams]):
         positions, ok = self.reset_pool
         index = self.reset_index(key)
         return self._start(positions[index], ok[index], self.reset_heading(key), params)
-
-    @functools.partial(jax.jit, static_argnames=("self",))
-    def step(
-        self,
-        key: jax.Array,
-        state: PointGoalState,
-        action: jax.Array,
-        params: PointGoalParams | None = None,
-    ) -> tuple[jax.Array, PointGoalState, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
-        """gymnax 1.0's ``Environment.step`` with ``auto_reset`` in place of ``reset_env``
-        (same key split, truncation, select and ``info``); with ``reset_pool_size=0`` it
-        returns exactly what gymnax's ``step`` does."""
-        if params is None:
-            params = self.default_params
-        key_step, key_reset = jax.random.split(key)
-        obs_step, state_step, reward, terminated, info = self.step_env(
-            key_step, state, action, params
-        )
-        truncated = self.is_truncated(state_step, params)
-        done = jnp.logical_or(terminated, truncated)
-        obs_reset, state_reset = self.auto_reset(key_reset, params)
-        state = jax.tree.map(lambda r, s: jax.lax.select(done, r, s), state_reset, state_step)
-        obs = jax.lax.select(done, obs_reset, obs_step)
-        info = {
-            **info,
-            "terminated": terminated,
-            "truncated": truncated,
-            "final_observation": obs_step,
-        }
-        return obs, state, reward, terminated, truncated, info
 
     def _keepouts(self, params: PointGoalParams) -> jax.Array:
         """Keep-outs [2 + H + V] of the robot, the goal, the hazards and the vases, in order."""
