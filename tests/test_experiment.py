@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from golden_runs import golden_config
 
 from conftest import tiny_config
 from jaxsafe.config import ConfigError, renamed_override, validate
@@ -70,7 +71,9 @@ def test_host_loop_equals_the_fused_train(tmp_workdir):
     chunk programs separately and may order sums differently. Where the same programs run, as
     in a resumed run or single-seed chunks (test_training), results are bit-identical.
     """
-    config = tiny_config("cvar_ppo")
+    config = golden_config("cvar_ppo/IcyLake-v1")  # its fused program is the golden run's
+    config.log.updates_per_chunk = 2
+    config.log.progress = False
     hosted = run_experiment(config, tmp_workdir, report=_quiet)
     keys = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
     fused, _ = jax.jit(jax.vmap(make_train(config)))(keys)
@@ -190,16 +193,16 @@ def _experiment_file(tmp_path, body):
     return path
 
 
-TINY_EXPERIMENT = """
-    from jaxsafe.config import make_config
+# tiny_config("ppo"), whose programs the tests above have compiled into the session's cache.
+TINY_EXPERIMENT = f"""
+    import sys
+
+    sys.path.insert(0, {str(REPO / "tests")!r})
+    from conftest import tiny_config
 
     def get_config():
-        config = make_config("ppo", "IcyLake-v1")
-        config.algo.num_envs, config.algo.num_steps = 4, 8
-        config.algo.num_epochs, config.algo.num_minibatches = 1, 1
-        config.algo.hidden_sizes = (8,)
-        config.total_timesteps = 2 * 4 * 8
-        config.num_seeds = 2
+        config = tiny_config("ppo")
+        config.log.progress = True
         return config
 """
 
@@ -209,8 +212,8 @@ def test_cli_trains_and_rejects_bad_overrides(tmp_path):
     workdir = tmp_path / "run"
     done = _cli(f"--config={experiment}", f"--workdir={workdir}")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "update 2/2" in done.stdout and "episode/return" in done.stdout
-    assert len(_rows(workdir)) == 4
+    assert "update 3/3" in done.stdout and "episode/return" in done.stdout
+    assert len(_rows(workdir)) == 6
 
     bad = _cli(
         f"--config={experiment}", f"--workdir={tmp_path / 'bad'}", "--config.algo.discount=2"

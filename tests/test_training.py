@@ -7,18 +7,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from golden_runs import golden_config
 
-from conftest import tiny_config
 from jaxsafe.algorithms import ALGORITHMS
-from jaxsafe.train import make_algorithm, make_train, num_updates, run_updates
+from jaxsafe.train import make_algorithm, make_train, num_updates, run_updates, train_function
 
 ALGORITHM_NAMES = sorted(ALGORITHMS)
 
 
 @functools.cache
 def _two_seeds(name):
-    """Two seeds trained as one program, twice; and how often ``update`` was traced."""
-    config = tiny_config(name)
+    """Two seeds trained as one program, twice; and how often ``update`` was traced.
+
+    The program is the IcyLake golden run's (``tests/golden_runs.py``), so that the session's
+    compilation cache compiles it once for both tests.
+    """
+    config = golden_config(f"{name}/IcyLake-v1")
     algorithm = make_algorithm(config)
     traces = []
 
@@ -27,12 +31,7 @@ def _two_seeds(name):
         return algorithm.update(state)
 
     counted = dataclasses.replace(algorithm, update=counted_update)
-
-    @jax.jit
-    @jax.vmap
-    def train(key):
-        return run_updates(counted, counted.init(key, algorithm.hyperparams), 3)
-
+    train = jax.jit(jax.vmap(train_function(counted, num_updates(config, algorithm))))
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
     _, metrics = train(keys)
     _, again = train(keys)

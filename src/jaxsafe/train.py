@@ -67,7 +67,14 @@ def make_train(config: ml_collections.ConfigDict) -> Callable[..., tuple[Any, di
         ``[num_updates]`` axis.
     """
     algorithm = make_algorithm(config)
-    updates = num_updates(config, algorithm)
+    return train_function(algorithm, num_updates(config, algorithm))
+
+
+def train_function(algorithm: Algorithm, updates: int) -> Callable[..., tuple[Any, dict]]:
+    """``train(key, **hyperparams)``: ``algorithm.init`` then ``updates`` scanned updates.
+
+    :func:`make_train` for an algorithm object that is already built (e.g. a wrapped one).
+    """
 
     def train(key: jax.Array, **hyperparams: Any) -> tuple[Any, dict[str, jax.Array]]:
         state = algorithm.init(key, hyperparams_with(algorithm, hyperparams))
