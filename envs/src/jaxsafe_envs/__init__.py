@@ -9,6 +9,10 @@
 2.0
 """
 
+# First, before brax is imported: drops MuJoCo's notice that the optional Warp is absent.
+from jaxsafe_envs import warp_notice  # noqa: F401
+
+# isort: split
 from jaxsafe_envs.ant_circle import AntCircle, AntCircleParams
 from jaxsafe_envs.brax_task import BraxTask, BraxTaskState
 from jaxsafe_envs.eco_ant import EcoAnt, EcoAntParams, EcoAntState
