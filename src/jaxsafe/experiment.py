@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from jaxsafe import plotting
 from jaxsafe.algorithms import Algorithm
 from jaxsafe.checkpointing import Checkpointer
 from jaxsafe.config import ConfigError, validate
+from jaxsafe.progress import Progress
 from jaxsafe.sharding import seed_sharding, shard_seeds
 from jaxsafe.train import make_algorithm, num_updates, run_updates
 from jaxsafe.workdir import CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE, restore_latest, seed_keys
@@ -64,6 +64,13 @@ def run_experiment(
     algorithm = algorithm or make_algorithm(config)
     total = num_updates(config, algorithm)
     sharding = seed_sharding(config.num_seeds)
+    progress = Progress(
+        total,
+        algorithm.steps_per_update,
+        config.num_seeds,
+        report if config.log.progress else _silent,
+    )
+    progress.compiling(f"{config.algo.name} on {config.env.name}", config.log.updates_per_chunk)
 
     checkpointer = Checkpointer(workdir / CHECKPOINT_DIR, config.checkpoint.max_to_keep)
     restored = restore_latest(checkpointer, algorithm, config)
@@ -78,9 +85,6 @@ def run_experiment(
 
     chunk = functools.partial(_run_chunk, algorithm)
     logger = _MetricsLogger(workdir, config, algorithm.steps_per_update)
-    progress = _Progress(
-        total, done, algorithm.steps_per_update, report if config.log.progress else _silent
-    )
     saved, chunks = done, 0
     while done < total:
         count = min(config.log.updates_per_chunk, total - done)
@@ -196,37 +200,6 @@ class _MetricsLogger:
         self._file.close()
         for writer in self._writers:
             writer.close()
-
-
-class _Progress:
-    """The live progress line: env steps, steps/s of the latest chunk, ETA, return, cost, λ."""
-
-    def __init__(self, total: int, done: int, steps_per_update: int, report):
-        self._total, self._done = total, done
-        self._steps_per_update = steps_per_update
-        self._report = report
-        self._last = time.perf_counter()
-
-    def update(self, done: int, metrics: dict[str, np.ndarray]) -> None:
-        now = time.perf_counter()
-        seeds = metrics["episode/count"].shape[0]
-        steps = (done - self._done) * self._steps_per_update * seeds
-        rate = steps / max(now - self._last, 1e-9)
-        eta = (self._total - done) * self._steps_per_update * seeds / max(rate, 1e-9)
-        self._done, self._last = done, now
-        parts = [
-            f"update {done}/{self._total}",
-            f"env steps {done * self._steps_per_update * seeds:,}",
-            f"{rate:,.0f} steps/s",
-            f"ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}",
-        ]
-        finished = metrics["episode/count"] > 0
-        for label, name in (("return", "episode/return"), ("cost", "episode/cost")):
-            if finished.any():
-                parts.append(f"{label} {metrics[name][finished].mean():.3f}")
-        if "constraint/multiplier" in metrics:
-            parts.append(f"λ {metrics['constraint/multiplier'][:, -1].mean():.3f}")
-        self._report(" | ".join(parts))
 
 
 def _finish(workdir: Path, config: ml_collections.ConfigDict, report) -> None:
