@@ -23,7 +23,7 @@ import ml_collections
 import numpy as np
 
 from jaxsafe import plotting
-from jaxsafe.algorithms import Algorithm
+from jaxsafe.algorithms import ALGORITHMS, Algorithm
 from jaxsafe.checkpointing import Checkpointer
 from jaxsafe.config import ConfigError, validate
 from jaxsafe.progress import Progress
@@ -208,8 +208,23 @@ def _finish(workdir: Path, config: ml_collections.ConfigDict, report) -> None:
     if not any(count is not None and np.nansum(count) > 0 for count in counts):
         report("no episode finished during training: no plots or summary")
         return
-    limit = config.algo.get("cost_limit")
-    references = {"episode/cost": limit} if limit is not None else {}
-    for path in plotting.plot_run(workdir, reference_lines=references):
+    references = plot_references(config)
+    lines = {metric: value for metric, (value, _) in references.items()}
+    labels = {metric: label for metric, (_, label) in references.items()}
+    for path in plotting.plot_run(workdir, reference_lines=lines, reference_labels=labels):
         report(f"wrote {path}")
     report(plotting.summary_table(workdir))
+
+
+def plot_references(config: ml_collections.ConfigDict) -> dict[str, tuple[float, str]]:
+    """The levels a run's plots draw, ``{metric: (value, label)}``: the cost limit d on
+    ``episode/cost``, and for an algorithm with a VaR level (``varcpo``, ``cvar_ppo``) its α on
+    ``constraint/var_exceedance``, the estimate of P(C ≥ d) that α bounds."""
+    references = {}
+    limit = config.algo.get("cost_limit")
+    if limit is not None:
+        references["episode/cost"] = (float(limit), "cost limit d")
+    level_field = getattr(ALGORITHMS[config.algo.name], "VAR_LEVEL_FIELD", None)
+    if level_field is not None:
+        references["constraint/var_exceedance"] = (float(config.algo[level_field]), "α")
+    return references
