@@ -1,4 +1,5 @@
-"""``python -m jaxsafe.compare --run LABEL=DIR [--run LABEL=DIR ...] --output DIR``.
+"""``jaxsafe-compare --run LABEL=DIR [--run LABEL=DIR ...] --output DIR``
+(or ``python -m jaxsafe.compare``).
 
 Compares finished runs: overlays their learning curves (mean ± std over seeds) for each
 ``--metric``, one PNG per metric under ``--output``, and prints a markdown table of each run's
@@ -89,5 +90,10 @@ def main(argv: list[str]) -> None:
     print(table)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``jaxsafe-compare`` console script."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -23,7 +23,7 @@ from jaxsafe_envs.point_goal import PointGoal, PointGoalParams, PointGoalState
 from jaxsafe_envs.point_hazards import PointHazards, PointHazardsParams, PointHazardsState
 from jaxsafe_envs.point_robot import PointRobotParams, PointRobotState
 from jaxsafe_envs.point_trap import PointTrap, PointTrapParams, PointTrapState
-from jaxsafe_envs.registry import keywords, make, registered
+from jaxsafe_envs.registry import describe, keywords, make, registered
 
 __version__ = "0.1.0"
 
@@ -53,6 +53,7 @@ __all__ = [
     "PointTrap",
     "PointTrapParams",
     "PointTrapState",
+    "describe",
     "keywords",
     "make",
     "registered",
