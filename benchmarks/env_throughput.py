@@ -1,4 +1,5 @@
-"""Environment throughput: steps per second of every registered environment, against safenax.
+"""Environment throughput: steps per second of every registered environment (--safenax: against
+safenax, the optional extra ``pip install -e '.[safenax]'``).
 
 Each measurement runs ``jax.jit`` of a ``lax.scan`` over ``num_steps`` steps of
 ``jax.vmap(env.step)`` on ``num_envs`` environments, with uniformly random actions drawn inside
@@ -23,10 +24,12 @@ too narrow), where the best-of ratio of two fastest calls is a single draw of a 
 Only rows timed in the same rounds are paired: each call of :func:`measure` stamps its rows with
 one ``rounds_id``.
 
-The brax tasks (EcoAnt, AntCircle) are measured on each brax backend. Reference rows measure the
-``safenax`` package identically: ``EcoAntV2`` behind ``safenax.wrappers.brax.BraxToGymnaxWrapper``
-(1000-step episodes) on the same backend, and ``FrozenLakeV2`` (4x4, not slippery). Each of our
-rows that has a reference shows the ratio of its steps per second to the reference's
+The brax tasks (EcoAnt, AntCircle) are measured on each brax backend. With ``--safenax``,
+reference rows measure the ``safenax`` package identically (the optional extra: ``pip install -e
+'.[safenax]'``; without the flag only our environments are measured and safenax is never
+imported): ``EcoAntV2`` behind ``safenax.wrappers.brax.BraxToGymnaxWrapper`` (1000-step
+episodes) on the same backend, and ``FrozenLakeV2`` (4x4, not slippery). Each of our rows that
+has a reference shows the ratio of its steps per second to the reference's
 (> 1: ours is faster).
 
 Navigation tasks (``--envs navigation``: ``NAVIGATION_ENVS``) are measured like every other
@@ -52,13 +55,15 @@ Usage::
 
     python benchmarks/env_throughput.py [--num-envs 1 64 1024 4096] [--steps T]
         [--backends generalized positional spring mjx] [--envs EcoAnt-v2 IcyLake-v1] [--quick]
-        [--exact-resets] [--append] [--note TEXT]
+        [--exact-resets] [--safenax] [--output PATH] [--append] [--note TEXT]
         [--envs navigation] [--safety-gymnasium [ID ...]] [--sg-python PATH]
         [--sg-num-envs 1 2 16] [--sg-modes sync async pool] [--sg-workers 2]
 
-The table goes to stdout and to ``benchmarks/results/env_throughput_<device-kind>.md``, the raw
-numbers to the ``.json`` beside it. With ``--append`` a run merges into those files, so a sweep
-too long for one sitting can be measured in parts (different N per backend, say).
+The table goes to stdout; ``--output PATH`` writes it to PATH and the raw numbers to the ``.json``
+beside it. With ``--append`` a run merges into that report (by default the committed
+``benchmarks/results/env_throughput_<device-kind>.md``), so a sweep too long for one sitting can
+be measured in parts (different N per backend, say). Without either nothing is written, and
+``--quick`` never writes into ``benchmarks/results/``.
 """
 
 from __future__ import annotations
@@ -75,10 +80,10 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import brax
 import jax
 import jax.numpy as jnp
 import reporting
@@ -92,7 +97,9 @@ NO_BACKEND = "-"
 EXACT_RESETS = {"reset_pool_size": 0}
 """Keywords of our brax tasks' exact auto-reset: brax's reset on every step, no pool."""
 REFERENCES = {"EcoAnt-v2": "EcoAntV2", "IcyLake-v1": "FrozenLakeV2"}
-"""safenax counterpart of each of our environments that has one."""
+"""safenax counterpart of each of our environments that has one (measured with ``--safenax``)."""
+SAFENAX_INSTALL = "pip install -e '.[safenax]'"
+"""How to install the optional extra that ``--safenax`` needs."""
 
 NAVIGATION_ENVS = (
     "PointGoal-v1:level=1",
@@ -495,7 +502,7 @@ def benchmark_group(
     subjects = [jaxsafe_subject(family, backend)]
     if args.exact_resets and family in BRAX_ENVS:
         subjects.append(jaxsafe_subject(family, backend, exact_resets=True))
-    if family in REFERENCES:
+    if args.safenax and family in REFERENCES:
         subjects.append(safenax_subject(family, backend))
     kind = "light" if backend == NO_BACKEND else "brax"
     key_reset, key_run = jax.random.split(jax.random.key(args.seed))
@@ -584,7 +591,7 @@ def markdown_table(measurements: Sequence[Measurement]) -> str:
 
 def report_header(measurements: Sequence[Measurement]) -> dict[str, str]:
     """The report's header; its jax line says when rows were measured with other versions."""
-    header = reporting.device_header({"brax": brax.__version__})
+    header = reporting.device_header({"brax": metadata.version("brax")})
     others = sorted(
         {
             m.jax_version or "unrecorded"
@@ -640,6 +647,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         action="store_true",
         help="also measure the brax tasks with reset_pool_size=0 (brax's reset every step)",
     )
+    parser.add_argument(
+        "--safenax",
+        action="store_true",
+        help=f"also measure safenax's counterparts ({', '.join(sorted(REFERENCES.values()))}) "
+        f"of {', '.join(sorted(REFERENCES))}; needs the optional extra: {SAFENAX_INSTALL} "
+        "(safenax pulls in jax[cuda13] on Linux)",
+    )
     sg = parser.add_argument_group(
         "Safety-Gymnasium",
         "Safety-Gymnasium 1.0.0 pins gymnasium 0.28.1 (jaxsafe needs >= 1.0) and needs Python "
@@ -686,7 +700,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.quick:
         args.num_envs, args.steps, args.repeats = [1, 64], 8, 1
         args.sg_num_envs, args.sg_steps = [1, 2], 8
+    if args.safenax and not _safenax_installed():
+        parser.error(
+            f"--safenax needs the safenax package, which is not installed: {SAFENAX_INSTALL}"
+        )
+    args.report_path = reporting.report_path(parser, args, RESULTS_STEM)
     return args
+
+
+def _safenax_installed() -> bool:
+    """Whether ``import safenax`` works."""
+    try:
+        import safenax  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _env_spec(spec: str) -> str | tuple[str, ...]:
@@ -785,14 +813,14 @@ def main(argv: Sequence[str]) -> None:
     """Runs the selected measurements, merges them if asked, prints and writes the report."""
     args = parse_args(argv)
     warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
-    path = reporting.results_path(RESULTS_STEM)
+    path = args.report_path
     rows, notes, commands = reporting.load_report(path) if args.append else ([], [], [])
     new_measurements, skipped = run(args)
     merged = list({_key(m): m for m in [*map(_from_json, rows), *new_measurements]}.values())
     notes = list(dict.fromkeys([*notes, *run_notes(args), *skipped]))
     commands = [*commands, reporting.command_line(__file__, argv)]
     table = markdown_table(merged)
-    reporting.write_report(
+    reporting.publish(
         path,
         "Environment throughput",
         report_header(merged),
@@ -801,8 +829,6 @@ def main(argv: Sequence[str]) -> None:
         notes,
         [_to_json(m) for m in merged],
     )
-    print(table)
-    print(f"written: {path} and {path.with_suffix('.json').name}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ contributed to it, the results table and notes. Beside it, ``<stem>_<device-kind
 the header entries, the commands, the notes and the raw measurements (one JSON object each), which
 is what a later ``--append`` run reads back.
 
+A run writes a report only when asked: ``--output PATH`` writes (replaces) ``PATH``, ``--append``
+merges into ``PATH`` or, without ``--output``, into the committed ``results/`` report. Without
+either it prints the table and writes nothing, and a ``--quick`` smoke run never writes into
+``results/`` (:func:`report_path`).
+
 The scripts run as ``python benchmarks/<script>.py``, so this module is imported as a sibling
 (``import reporting``): the script's directory is on ``sys.path``.
 """
@@ -26,13 +31,21 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def add_report_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags every benchmark script shares: repeats, seed, append and notes."""
+    """The flags every benchmark script shares: repeats, seed, output, append and notes."""
     parser.add_argument("--repeats", type=int, default=2, help="warm calls; the fastest counts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--output",
+        type=Path,
+        metavar="PATH",
+        help="write the report to PATH (markdown; the raw numbers go to the .json beside it), "
+        "replacing it unless --append (default: print the table, write nothing)",
+    )
+    parser.add_argument(
         "--append",
         action="store_true",
-        help="merge into the existing results (re-measured points replace theirs)",
+        help="merge into the report at --output or, without --output, into the committed "
+        "benchmarks/results/<script>_<device>.md (re-measured points replace theirs)",
     )
     parser.add_argument("--note", action="append", default=[], help="a note for the report")
 
@@ -54,6 +67,23 @@ def results_path(stem: str, directory: Path = RESULTS_DIR) -> Path:
     """``<directory>/<stem>_<device-kind>.md``, the device kind lower-cased and hyphenated."""
     kind = re.sub(r"[^a-z0-9]+", "-", jax.devices()[0].device_kind.lower()).strip("-")
     return directory / f"{stem}_{kind}.md"
+
+
+def report_path(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, stem: str
+) -> Path | None:
+    """Where the run's report goes: ``--output``, else with ``--append`` the committed
+    :func:`results_path`, else ``None`` (print only). Stops with a usage error (exit status 2),
+    before anything is measured, when a ``--quick`` run would write into ``results/``."""
+    if args.output is None and not args.append:
+        return None
+    path = args.output if args.output is not None else results_path(stem)
+    if getattr(args, "quick", False) and path.resolve().is_relative_to(RESULTS_DIR):
+        parser.error(
+            f"--quick never writes into {RESULTS_DIR}: a smoke run's numbers are not results; "
+            "drop --append, or pass --output PATH outside it"
+        )
+    return path
 
 
 def command_line(script: str, argv: Sequence[str]) -> str:
@@ -94,6 +124,28 @@ def write_report(
         "measurements": [dict(row) for row in rows_json],
     }
     path.with_suffix(".json").write_text(json.dumps(raw, indent=2) + "\n")
+
+
+def publish(
+    path: Path | None,
+    title: str,
+    header: Mapping[str, str],
+    commands: Sequence[str],
+    table: str,
+    notes: Sequence[str],
+    rows_json: Sequence[Mapping[str, Any]],
+) -> None:
+    """Prints ``table``, then writes the report to ``path`` (:func:`write_report`) or, when
+    ``path`` is ``None``, says that nothing was written and how to keep it."""
+    print(table)
+    if path is None:
+        print(
+            "not written: pass --output PATH to keep this report, or --append to merge it into "
+            f"{RESULTS_DIR.parent.name}/{RESULTS_DIR.name}/"
+        )
+        return
+    write_report(path, title, header, commands, table, notes, rows_json)
+    print(f"written: {path} and {path.with_suffix('.json').name}")
 
 
 def load_report(path: Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:

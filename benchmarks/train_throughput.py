@@ -51,18 +51,20 @@ Usage::
     python benchmarks/train_throughput.py [--algos ppo ppo_lag cvar_ppo trpo_lag cpo varcpo]
         [--envs IcyLake-v1 PointCircle-v1 EcoAnt-v2] [--num-envs 16 64 256] [--num-seeds 1 4]
         [--num-steps T] [--num-minibatches M] [--updates K] [--steps-per-call STEPS]
-        [--backend generalized] [--set KEY=VALUE ...] [--repeats 2] [--append] [--note TEXT]
-        [--quick]
+        [--backend generalized] [--set KEY=VALUE ...] [--repeats 2] [--output PATH] [--append]
+        [--note TEXT] [--quick]
 
-A GPU sweep, in parts with ``--append``::
+A GPU sweep into the committed results, in parts with ``--append``::
 
     python benchmarks/train_throughput.py --envs IcyLake-v1 PointCircle-v1 \\
-        --num-envs 64 256 1024 4096 16384 --num-seeds 1 4 16 --steps-per-call 4000000
+        --num-envs 64 256 1024 4096 16384 --num-seeds 1 4 16 --steps-per-call 4000000 --append
     python benchmarks/train_throughput.py --envs EcoAnt-v2 --num-envs 256 1024 2048 4096 \\
         --num-seeds 1 4 --steps-per-call 1000000 --append
 
-The table goes to stdout and to ``benchmarks/results/train_throughput_<device-kind>.md``, the raw
-numbers to the ``.json`` beside it.
+The table goes to stdout; ``--output PATH`` writes it to PATH and the raw numbers to the ``.json``
+beside it, and ``--append`` merges into that report (by default the committed
+``benchmarks/results/train_throughput_<device-kind>.md``). Without either nothing is written, and
+``--quick`` never writes into ``benchmarks/results/``.
 """
 
 from __future__ import annotations
@@ -459,6 +461,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.num_envs, args.num_seeds, args.updates, args.repeats = [16], [1], 1, 1
+    args.report_path = reporting.report_path(parser, args, RESULTS_STEM)
     return args
 
 
@@ -492,14 +495,14 @@ def main(argv: Sequence[str]) -> None:
     """Runs the selected measurements, merges them if asked, prints and writes the report."""
     args = parse_args(argv)
     warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
-    path = reporting.results_path(RESULTS_STEM)
+    path = args.report_path
     rows, notes, commands = reporting.load_report(path) if args.append else ([], [], [])
     new_measurements, skipped = run(args)
     merged = list({_key(m): m for m in [*map(_from_json, rows), *new_measurements]}.values())
     notes = list(dict.fromkeys([*notes, *run_notes(args, merged), *skipped]))
     commands = [*commands, reporting.command_line(__file__, argv)]
     table = markdown_table(merged)
-    reporting.write_report(
+    reporting.publish(
         path,
         "Training throughput",
         report_header(),
@@ -508,8 +511,6 @@ def main(argv: Sequence[str]) -> None:
         notes,
         [_to_json(m) for m in merged],
     )
-    print(table)
-    print(f"written: {path} and {path.with_suffix('.json').name}")
 
 
 if __name__ == "__main__":

@@ -34,10 +34,12 @@ Usage::
 
     python benchmarks/update_split.py [--algos ppo cpo varcpo] [--envs IcyLake-v1 PointCircle-v1]
         [--num-envs 256] [--num-seeds 1] [--num-steps T] [--num-minibatches M]
-        [--warmup-updates 3] [--set KEY=VALUE ...] [--repeats 5] [--append] [--note TEXT]
+        [--warmup-updates 3] [--set KEY=VALUE ...] [--repeats 5] [--output PATH] [--append]
+        [--note TEXT]
 
-The table goes to stdout and to ``benchmarks/results/update_split_<device-kind>.md``, the raw
-numbers to the ``.json`` beside it.
+The table goes to stdout; ``--output PATH`` writes it to PATH and the raw numbers to the ``.json``
+beside it, and ``--append`` merges into that report (by default the committed
+``benchmarks/results/update_split_<device-kind>.md``). Without either nothing is written.
 """
 
 from __future__ import annotations
@@ -349,7 +351,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     harness.add_override_flag(parser)
     reporting.add_report_flags(parser)
     parser.set_defaults(repeats=5)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.report_path = reporting.report_path(parser, args, RESULTS_STEM)
+    return args
 
 
 def _key(split: Split) -> tuple[str, str, str, int, int, int]:
@@ -362,7 +366,7 @@ def main(argv: Sequence[str]) -> None:
     """Measures every selected point, merges them if asked, prints and writes the report."""
     args = parse_args(argv)
     warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
-    path = reporting.results_path(RESULTS_STEM)
+    path = args.report_path
     rows, notes, commands = reporting.load_report(path) if args.append else ([], [], [])
     splits: list[Split] = []
     for env in args.envs:
@@ -375,7 +379,7 @@ def main(argv: Sequence[str]) -> None:
     notes = list(dict.fromkeys([*notes, *run_notes(args)]))
     commands = [*commands, reporting.command_line(__file__, argv)]
     table = markdown_table(merged)
-    reporting.write_report(
+    reporting.publish(
         path,
         "Update split",
         harness.report_header(),
@@ -384,8 +388,6 @@ def main(argv: Sequence[str]) -> None:
         notes,
         [_to_json(s) for s in merged],
     )
-    print(table)
-    print(f"written: {path} and {path.with_suffix('.json').name}")
 
 
 if __name__ == "__main__":

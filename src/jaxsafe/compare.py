@@ -1,9 +1,13 @@
-"""``python -m jaxsafe.compare --run LABEL=DIR [--run LABEL=DIR ...] --output DIR``.
+"""``jaxsafe-compare --run LABEL=DIR [--run LABEL=DIR ...] --output DIR``
+(or ``python -m jaxsafe.compare``).
 
 Compares finished runs: overlays their learning curves (mean ± std over seeds) for each
 ``--metric``, one PNG per metric under ``--output``, and prints a markdown table of each run's
 evaluation (``eval.json`` of :mod:`jaxsafe.eval`: mean over seeds, per-seed values in brackets),
 also written to ``<output>/table.md``. ``--reference METRIC=VALUE`` draws a dashed level.
+First it warns (on stderr, without stopping) about runs that do not compare as they stand: a run
+without ``eval.json``, a metric no run or only some runs have (``--eval_metric`` when given),
+runs on different environments or evaluated differently (:mod:`jaxsafe.comparability`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 from absl import app, flags
 
+from jaxsafe.comparability import comparison_warnings
 from jaxsafe.plotting import plot_comparison
 from jaxsafe.workdir import EVAL_FILE
 
@@ -72,6 +77,9 @@ def main(argv: list[str]) -> None:
     if missing:
         print(f"error: no metrics.jsonl in {', '.join(missing)}", file=sys.stderr)
         sys.exit(2)
+    checked_eval_metrics = _EVAL_METRICS.value if flags.FLAGS["eval_metric"].present else []
+    for line in comparison_warnings(runs, _METRICS.value, checked_eval_metrics):
+        print(f"warning: {line}", file=sys.stderr)
     references = {name: float(v) for name, v in _pairs(_REFERENCES.value, "reference").items()}
     output = Path(_OUTPUT.value)
     for path in plot_comparison(runs, _METRICS.value, output, reference_lines=references):
@@ -82,5 +90,10 @@ def main(argv: list[str]) -> None:
     print(table)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``jaxsafe-compare`` console script."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    cli()

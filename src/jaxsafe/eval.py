@@ -1,4 +1,5 @@
-"""``python -m jaxsafe.eval --workdir DIR [--episodes N] [--deterministic] [--seed S]``.
+"""``jaxsafe-eval --workdir DIR [--episodes N] [--deterministic] [--seed S]``
+(or ``python -m jaxsafe.eval``).
 
 Evaluates the latest checkpoint of a training run: every seed runs N complete episodes from
 fresh resets. Prints a table, writes ``DIR/eval.json`` and the environment's pictures under
@@ -40,5 +41,10 @@ def main(argv: list[str]) -> None:
         print(f"wrote {path}")
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``jaxsafe-eval`` console script."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,10 @@ import ml_collections
 import numpy as np
 
 from jaxsafe import plotting
-from jaxsafe.algorithms import Algorithm
+from jaxsafe.algorithms import ALGORITHMS, Algorithm
 from jaxsafe.checkpointing import Checkpointer
 from jaxsafe.config import ConfigError, validate
+from jaxsafe.progress import Progress
 from jaxsafe.sharding import seed_sharding, shard_seeds
 from jaxsafe.train import make_algorithm, num_updates, run_updates
 from jaxsafe.workdir import CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE, restore_latest, seed_keys
@@ -64,6 +64,13 @@ def run_experiment(
     algorithm = algorithm or make_algorithm(config)
     total = num_updates(config, algorithm)
     sharding = seed_sharding(config.num_seeds)
+    progress = Progress(
+        total,
+        algorithm.steps_per_update,
+        config.num_seeds,
+        report if config.log.progress else _silent,
+    )
+    progress.compiling(f"{config.algo.name} on {config.env.name}", config.log.updates_per_chunk)
 
     checkpointer = Checkpointer(workdir / CHECKPOINT_DIR, config.checkpoint.max_to_keep)
     restored = restore_latest(checkpointer, algorithm, config)
@@ -78,9 +85,6 @@ def run_experiment(
 
     chunk = functools.partial(_run_chunk, algorithm)
     logger = _MetricsLogger(workdir, config, algorithm.steps_per_update)
-    progress = _Progress(
-        total, done, algorithm.steps_per_update, report if config.log.progress else _silent
-    )
     saved, chunks = done, 0
     while done < total:
         count = min(config.log.updates_per_chunk, total - done)
@@ -198,45 +202,29 @@ class _MetricsLogger:
             writer.close()
 
 
-class _Progress:
-    """The live progress line: env steps, steps/s of the latest chunk, ETA, return, cost, λ."""
-
-    def __init__(self, total: int, done: int, steps_per_update: int, report):
-        self._total, self._done = total, done
-        self._steps_per_update = steps_per_update
-        self._report = report
-        self._last = time.perf_counter()
-
-    def update(self, done: int, metrics: dict[str, np.ndarray]) -> None:
-        now = time.perf_counter()
-        seeds = metrics["episode/count"].shape[0]
-        steps = (done - self._done) * self._steps_per_update * seeds
-        rate = steps / max(now - self._last, 1e-9)
-        eta = (self._total - done) * self._steps_per_update * seeds / max(rate, 1e-9)
-        self._done, self._last = done, now
-        parts = [
-            f"update {done}/{self._total}",
-            f"env steps {done * self._steps_per_update * seeds:,}",
-            f"{rate:,.0f} steps/s",
-            f"ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}",
-        ]
-        finished = metrics["episode/count"] > 0
-        for label, name in (("return", "episode/return"), ("cost", "episode/cost")):
-            if finished.any():
-                parts.append(f"{label} {metrics[name][finished].mean():.3f}")
-        if "constraint/multiplier" in metrics:
-            parts.append(f"λ {metrics['constraint/multiplier'][:, -1].mean():.3f}")
-        self._report(" | ".join(parts))
-
-
 def _finish(workdir: Path, config: ml_collections.ConfigDict, report) -> None:
     """Plots per seed with a mean ± std band, and the summary table."""
     counts = [seed.get("episode/count") for seed in plotting.load_metrics(workdir).values()]
     if not any(count is not None and np.nansum(count) > 0 for count in counts):
         report("no episode finished during training: no plots or summary")
         return
-    limit = config.algo.get("cost_limit")
-    references = {"episode/cost": limit} if limit is not None else {}
-    for path in plotting.plot_run(workdir, reference_lines=references):
+    references = plot_references(config)
+    lines = {metric: value for metric, (value, _) in references.items()}
+    labels = {metric: label for metric, (_, label) in references.items()}
+    for path in plotting.plot_run(workdir, reference_lines=lines, reference_labels=labels):
         report(f"wrote {path}")
     report(plotting.summary_table(workdir))
+
+
+def plot_references(config: ml_collections.ConfigDict) -> dict[str, tuple[float, str]]:
+    """The levels a run's plots draw, ``{metric: (value, label)}``: the cost limit d on
+    ``episode/cost``, and for an algorithm with a VaR level (``varcpo``, ``cvar_ppo``) its α on
+    ``constraint/var_exceedance``, the estimate of P(C ≥ d) that α bounds."""
+    references = {}
+    limit = config.algo.get("cost_limit")
+    if limit is not None:
+        references["episode/cost"] = (float(limit), "cost limit d")
+    level_field = getattr(ALGORITHMS[config.algo.name], "VAR_LEVEL_FIELD", None)
+    if level_field is not None:
+        references["constraint/var_exceedance"] = (float(config.algo[level_field]), "α")
+    return references

@@ -189,6 +189,7 @@ def plot_run(
     output_dir: str | PathLike[str] | None = None,
     *,
     reference_lines: Mapping[str, float] | None = None,
+    reference_labels: Mapping[str, str] | None = None,
 ) -> list[Path]:
     """Plots learning curves of a run, one PNG per metric.
 
@@ -204,6 +205,9 @@ def plot_run(
       output_dir: where to write; ``<workdir>/plots`` by default (created if needed).
       reference_lines: metric name to a level drawn as a horizontal dashed line, e.g. the cost
         limit ``{"episode/cost": 25.0}``.
+      reference_labels: metric name to the name of its level in the legend, shown as
+        ``"<name> = <level>"`` (e.g. ``{"constraint/var_exceedance": "α"}``); by default
+        ``"reference <level>"``.
 
     Returns:
       The written paths, ``<output_dir>/<metric with "/" replaced by "_">.png``, in the order
@@ -213,9 +217,12 @@ def plot_run(
     data = load_metrics(workdir)
     output_dir = workdir / "plots" if output_dir is None else Path(output_dir)
     reference_lines = reference_lines or {}
+    reference_labels = reference_labels or {}
     paths = []
     for metric in filter(lambda m: _present(data, m), _metric_names(metrics)):
-        figure = _curve_figure(data, metric, workdir.resolve().name, reference_lines.get(metric))
+        reference = reference_lines.get(metric)
+        label = _reference_label(reference, reference_labels.get(metric))
+        figure = _curve_figure(data, metric, workdir.resolve().name, reference, label)
         output_dir.mkdir(parents=True, exist_ok=True)
         path = output_dir / f"{metric.replace('/', '_')}.png"
         figure.savefig(path, dpi=DPI)
@@ -223,7 +230,16 @@ def plot_run(
     return paths
 
 
-def _curve_figure(data: Metrics, metric: str, run_name: str, reference: float | None) -> Figure:
+def _reference_label(level: float | None, name: str | None) -> str:
+    """The legend entry of a reference level: ``"<name> = <level>"`` or ``"reference <level>"``."""
+    if level is None:
+        return ""
+    return f"reference {level:g}" if name is None else f"{name} = {level:g}"
+
+
+def _curve_figure(
+    data: Metrics, metric: str, run_name: str, reference: float | None, reference_label: str
+) -> Figure:
     """Draws one metric's seed lines, mean ± std band and optional reference line.
 
     Uses a bare Agg-backed :class:`~matplotlib.figure.Figure`, never ``pyplot``: nothing is
@@ -246,7 +262,7 @@ def _curve_figure(data: Metrics, metric: str, run_name: str, reference: float | 
         axes.fill_between(band.steps, low, high, color="0.2", alpha=0.25, lw=0, label="± std")
         axes.plot(band.steps, band.mean, color="black", lw=2.0, label=f"mean of {len(series)}")
     if reference is not None:
-        axes.axhline(reference, color="tab:red", ls="--", lw=1.2, label=f"reference {reference:g}")
+        axes.axhline(reference, color="tab:red", ls="--", lw=1.2, label=reference_label)
     _decorate(axes, metric, run_name, x_key, legend_columns=1 + len(series) // 8)
     return figure
 

@@ -9,6 +9,10 @@
 2.0
 """
 
+# First, before brax is imported: drops MuJoCo's notice that the optional Warp is absent.
+from jaxsafe_envs import warp_notice  # noqa: F401
+
+# isort: split
 from jaxsafe_envs.ant_circle import AntCircle, AntCircleParams
 from jaxsafe_envs.brax_task import BraxTask, BraxTaskState
 from jaxsafe_envs.eco_ant import EcoAnt, EcoAntParams, EcoAntState
@@ -19,7 +23,7 @@ from jaxsafe_envs.point_goal import PointGoal, PointGoalParams, PointGoalState
 from jaxsafe_envs.point_hazards import PointHazards, PointHazardsParams, PointHazardsState
 from jaxsafe_envs.point_robot import PointRobotParams, PointRobotState
 from jaxsafe_envs.point_trap import PointTrap, PointTrapParams, PointTrapState
-from jaxsafe_envs.registry import keywords, make, registered
+from jaxsafe_envs.registry import describe, keywords, make, registered
 
 __version__ = "0.1.0"
 
@@ -49,6 +53,7 @@ __all__ = [
     "PointTrap",
     "PointTrapParams",
     "PointTrapState",
+    "describe",
     "keywords",
     "make",
     "registered",

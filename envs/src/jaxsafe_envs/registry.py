@@ -1,4 +1,4 @@
-"""Environment registry: ``make(name, **kwargs) -> (env, params)`` and ``registered()``.
+"""Environment registry: ``make(name, **kwargs) -> (env, params)``, ``registered()``, ``describe``.
 
 Every name carries a version. Keyword arguments go to the environment's constructor; static
 choices (map, backend, cost kind) shape the environment, numeric constants land in its params
@@ -45,6 +45,17 @@ def keywords(name: str) -> list[str]:
     fixed = factory.keywords if isinstance(factory, functools.partial) else {}
     target = factory.func if isinstance(factory, functools.partial) else factory
     return [k for k in inspect.signature(target).parameters if k not in fixed]
+
+
+def describe(name: str) -> str:
+    """One line on environment ``name``: the summary of its module, and the keywords its
+    registered name fixes (EcoAnt-v1's ``cost='sparse'``)."""
+    factory = _factory(name)
+    fixed = factory.keywords if isinstance(factory, functools.partial) else {}
+    target = factory.func if isinstance(factory, functools.partial) else factory
+    summary = (inspect.getmodule(target).__doc__ or target.__name__).strip().splitlines()[0]
+    options = ", ".join(f"{key}={value!r}" for key, value in fixed.items())
+    return f"{summary.removesuffix('.')} ({options})." if options else summary
 
 
 def make(name: str, **kwargs: Any) -> tuple[environment.Environment, Any]:

@@ -53,6 +53,9 @@ def default_config() -> ml_collections.ConfigDict:
 
 VAR_THRESHOLD_FIELD = "cost_limit"
 """The algorithm's own VaR threshold d: training and evaluation report P(C ≥ d) against it."""
+VAR_LEVEL_FIELD = "alpha"
+"""The probability level α that bounds P(C ≥ d): CVaR_α(C) ≤ d implies P(C ≥ d) ≤ α. The run's
+plots draw it on the exceedance curve."""
 
 steps_per_update = ppo.steps_per_update
 

@@ -54,6 +54,9 @@ def default_config() -> ml_collections.ConfigDict:
 
 VAR_THRESHOLD_FIELD = "cost_limit"
 """The algorithm's own VaR threshold d: training and evaluation report P(C ≥ d) against it."""
+VAR_LEVEL_FIELD = "alpha"
+"""The probability level α of the constraint P(C ≥ d) ≤ α. The run's plots draw it on the
+exceedance curve."""
 
 steps_per_update = on_policy.steps_per_update
 

@@ -1,0 +1,43 @@
+"""MuJoCo's notice that the optional Warp is absent is dropped; what else it prints is kept."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from jaxsafe_envs import warp_notice
+
+
+def test_importing_the_environments_prints_nothing():
+    done = subprocess.run(
+        [sys.executable, "-c", "import jaxsafe_envs"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Failed to import" not in done.stdout + done.stderr
+
+
+def test_only_the_absent_warp_lines_are_dropped(tmp_path, monkeypatch, capsys):
+    module = tmp_path / "noisy_bridge.py"
+    module.write_text(
+        textwrap.dedent(
+            """
+            print("Failed to import warp: No module named 'warp'")
+            print("Failed to import warp: libcuda.so.1: cannot open shared object file")
+            print("Failed to import mujoco_warp: No module named 'warp'")
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    warp_notice.import_quietly("noisy_bridge")
+    assert capsys.readouterr().out == (
+        "Failed to import warp: libcuda.so.1: cannot open shared object file\n"
+    )
+
+
+def test_a_missing_bridge_is_skipped_but_a_broken_one_raises(tmp_path, monkeypatch):
+    warp_notice.import_quietly("no_such_bridge_module")
+    (tmp_path / "broken_bridge.py").write_text("import no_such_dependency_of_the_bridge\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_of_the_bridge"):
+        warp_notice.import_quietly("broken_bridge")
