@@ -169,8 +169,44 @@ def test_alpha_train_is_ignored_with_a_fixed_max_kl():
 def test_unknown_env_keyword_is_named():
     config = tiny_config("ppo")
     config.env.kwargs.batery = 5.0
-    with pytest.raises(ConfigError, match="config.env.kwargs.batery"):
+    with pytest.raises(ConfigError, match="config.env.kwargs.batery = 5.0: not an option of"):
         validate(config)
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "message"),
+    [
+        (None, "num_seed", "config.num_seed = 3: not a field of config; did you mean 'num_seeds'?"),
+        (
+            "log",
+            "updates_per_chunks",
+            "not a field of config.log; did you mean 'updates_per_chunk'",
+        ),
+        ("checkpoint", "max_to_keeep", "did you mean 'max_to_keep'"),
+        ("algo", "discont", "config.algo.discont = 3: not a field of ppo_lag; did you mean 'disc"),
+        ("algo.cost_shaping", "horizn", "not a field of config.algo.cost_shaping; did you mean 'h"),
+        ("env", "kwarg", "config.env.kwarg = 3: not a field of config.env; did you mean 'kwargs'"),
+    ],
+)
+def test_a_misspelt_field_is_named_with_the_closest_valid_one(section, field, message):
+    config = tiny_config("ppo_lag")
+    target = config
+    for name in section.split(".") if section else ():
+        target = target[name]
+    target[field] = 3
+    with pytest.raises(ConfigError, match=message):
+        validate(config)
+
+
+def _cli(*args, env=None, cwd=REPO):
+    return subprocess.run(
+        [sys.executable, "-m", "jaxsafe.run", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
 
 
 def _cli(*args, env=None, cwd=REPO):

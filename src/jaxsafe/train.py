@@ -13,6 +13,7 @@ The host loop of :mod:`jaxsafe.run` calls the same ``init`` and ``update`` in ch
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -22,13 +23,20 @@ import ml_collections
 
 import jaxsafe_envs
 from jaxsafe.algorithms import ALGORITHMS, Algorithm
-from jaxsafe.config import ConfigError, validate
+from jaxsafe.config import ConfigError, validate, validate_hyperparams
 
 
 def make_algorithm(config: ml_collections.ConfigDict) -> Algorithm:
-    """The configured algorithm on the configured environment (after :func:`validate`)."""
+    """The configured algorithm on the configured environment (after :func:`validate`).
+
+    Raises:
+        ConfigError: for an invalid config, or environment options the environment rejects.
+    """
     validate(config)
-    env, env_params = jaxsafe_envs.make(config.env.name, **config.env.kwargs)
+    try:
+        env, env_params = jaxsafe_envs.make(config.env.name, **config.env.kwargs)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"config.env.kwargs = {config.env.kwargs.to_dict()}: {error}") from None
     return ALGORITHMS[config.algo.name].make(config, env, env_params)
 
 
@@ -64,13 +72,21 @@ def make_train(config: ml_collections.ConfigDict) -> Callable[..., tuple[Any, di
     Returns:
         A pure function of a PRNG key (and of optional traced hyper-parameters such as
         ``cost_limit``) that runs every update of the run; ``metrics`` has a leading
-        ``[num_updates]`` axis.
+        ``[num_updates]`` axis. Hyper-parameter values are checked like the config's
+        (:func:`jaxsafe.config.validate_hyperparams`): concrete ones at once, traced ones (a
+        vmapped sweep) when the program runs, which then fails with the message.
     """
     algorithm = make_algorithm(config)
     updates = num_updates(config, algorithm)
+    check = functools.partial(validate_hyperparams, config)
 
     def train(key: jax.Array, **hyperparams: Any) -> tuple[Any, dict[str, jax.Array]]:
-        state = algorithm.init(key, hyperparams_with(algorithm, hyperparams))
+        values = hyperparams_with(algorithm, hyperparams)
+        if any(isinstance(value, jax.core.Tracer) for value in hyperparams.values()):
+            jax.debug.callback(check, hyperparams)
+        elif hyperparams:
+            check(hyperparams)
+        state = algorithm.init(key, values)
         return run_updates(algorithm, state, updates)
 
     return train
