@@ -267,6 +267,10 @@ def test_missing_run_is_a_clear_error(tmp_path):
     assert done.returncode == 2
     assert str(missing) in done.stderr
     assert not missing.exists()
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    with pytest.raises(RunNotFoundError, match="is a file, not a directory"):
+        load_run(a_file)
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "config.json").write_text(tiny_config("ppo").to_json_best_effort())

@@ -85,7 +85,10 @@ def test_resume_refuses_a_different_run(tmp_workdir):
     run_experiment(tiny_config("ppo"), tmp_workdir, report=_quiet)
     changed = tiny_config("ppo")
     changed.algo.policy_learning_rate = 1.0
-    with pytest.raises(ConfigError, match="config.algo differs"):
+    with pytest.raises(
+        ConfigError,
+        match=r"config.algo.policy_learning_rate = 1.0 differs from the run in .*, which has 0.001",
+    ):
         run_experiment(changed, tmp_workdir, report=_quiet)
 
 

@@ -1,9 +1,10 @@
 """``python -m jaxsafe.eval --workdir DIR [--episodes N] [--deterministic] [--seed S]``.
 
-Evaluates the latest checkpoint of a training run: every seed runs N complete episodes from
-fresh resets. Prints a table, writes ``DIR/eval.json`` and the environment's pictures under
-``DIR/eval/`` (see :func:`jaxsafe.evaluation.evaluate_run`). A missing work directory or
-checkpoint exits with status 2 and names it.
+Evaluates the newest checkpoint of a training run that restores (a newer, damaged one is named
+and skipped): every seed runs N complete episodes from fresh resets. Prints a table, writes
+``DIR/eval.json`` and the environment's pictures under ``DIR/eval/`` (see
+:func:`jaxsafe.evaluation.evaluate_run`). A missing work directory or checkpoint exits with
+status 2 and names it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from absl import app, flags, logging
 
 from jaxsafe.evaluation import evaluate_run, format_table
-from jaxsafe.workdir import RunNotFoundError
+from jaxsafe.workdir import RunNotFoundError, WorkdirError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory of a training run.")
 _EPISODES = flags.DEFINE_integer("episodes", 100, "Complete episodes per seed.", lower_bound=1)
@@ -32,9 +33,11 @@ def main(argv: list[str]) -> None:
         evaluation = evaluate_run(
             _WORKDIR.value, _EPISODES.value, _DETERMINISTIC.value, _SEED.value
         )
-    except RunNotFoundError as error:
+    except (RunNotFoundError, WorkdirError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    for update, reason in evaluation.skipped:
+        print(f"warning: skipped the checkpoint after update {update}: {reason}", file=sys.stderr)
     print(format_table(evaluation.report, _WORKDIR.value))
     for path in evaluation.files:
         print(f"wrote {path}")
