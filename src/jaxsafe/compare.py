@@ -4,19 +4,22 @@ Compares finished runs: overlays their learning curves (mean ± std over seeds) 
 ``--metric``, one PNG per metric under ``--output``, and prints a markdown table of each run's
 evaluation (``eval.json`` of :mod:`jaxsafe.eval`: mean over seeds, per-seed values in brackets),
 also written to ``<output>/table.md``. ``--reference METRIC=VALUE`` draws a dashed level.
+Failures print one line and exit with the status of :mod:`jaxsafe.cli_errors`: 2 for a bad
+flag, a run without ``metrics.jsonl`` or an unreadable ``metrics.jsonl``/``eval.json``, 4 when
+the disk refuses.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from absl import app, flags
 
+from jaxsafe.cli_errors import exit_on_error, parse_flags
 from jaxsafe.plotting import plot_comparison
-from jaxsafe.workdir import EVAL_FILE
+from jaxsafe.workdir import EVAL_FILE, RunNotFoundError, WorkdirError
 
 _RUNS = flags.DEFINE_multi_string("run", None, "LABEL=WORKDIR of a finished run.")
 _OUTPUT = flags.DEFINE_string("output", None, "Directory for the figures and table.md.")
@@ -41,7 +44,11 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 
 
 def evaluation_table(runs: Mapping[str, str | Path], metrics: Sequence[str]) -> str:
-    """A markdown table of the runs' ``eval.json`` metrics (a run without one shows "–")."""
+    """A markdown table of the runs' ``eval.json`` metrics (a run without one shows "–").
+
+    Raises:
+        WorkdirError: an ``eval.json`` is not valid JSON.
+    """
     header = ["run", "episodes", *metrics]
     rows = []
     for label, workdir in runs.items():
@@ -49,7 +56,10 @@ def evaluation_table(runs: Mapping[str, str | Path], metrics: Sequence[str]) -> 
         if not path.is_file():
             rows.append([label, "–", *["–"] * len(metrics)])
             continue
-        report = json.loads(path.read_text())
+        try:
+            report = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise WorkdirError(f"{path} is not valid JSON ({error})") from None
         cells = []
         for metric in metrics:
             entry = report["metrics"].get(metric)
@@ -65,22 +75,31 @@ def evaluation_table(runs: Mapping[str, str | Path], metrics: Sequence[str]) -> 
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    runs = _pairs(_RUNS.value, "run")
-    missing = [str(d) for d in runs.values() if not (Path(d) / "metrics.jsonl").is_file()]
-    if missing:
-        print(f"error: no metrics.jsonl in {', '.join(missing)}", file=sys.stderr)
-        sys.exit(2)
-    references = {name: float(v) for name, v in _pairs(_REFERENCES.value, "reference").items()}
-    output = Path(_OUTPUT.value)
-    for path in plot_comparison(runs, _METRICS.value, output, reference_lines=references):
+    del argv  # parse_flags refuses positional arguments
+    with exit_on_error():
+        runs = _pairs(_RUNS.value, "run")
+        missing = [str(d) for d in runs.values() if not (Path(d) / "metrics.jsonl").is_file()]
+        if missing:
+            raise RunNotFoundError(f"no metrics.jsonl in {', '.join(missing)}")
+        references = _pairs(_REFERENCES.value, "reference")
+        try:
+            references = {name: float(value) for name, value in references.items()}
+        except ValueError as error:
+            raise app.UsageError(f"--reference: {error}") from None
+        output = Path(_OUTPUT.value)
+        if output.exists() and not output.is_dir():
+            raise WorkdirError(f"--output {output} is a file, not a directory")
+        try:
+            paths = plot_comparison(runs, _METRICS.value, output, reference_lines=references)
+        except ValueError as error:  # a malformed metrics.jsonl, named with its line
+            raise WorkdirError(str(error)) from None
+        table = evaluation_table(runs, _EVAL_METRICS.value)
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "table.md").write_text(table + "\n")
+    for path in paths:
         print(f"wrote {path}")
-    table = evaluation_table(runs, _EVAL_METRICS.value)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "table.md").write_text(table + "\n")
     print(table)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

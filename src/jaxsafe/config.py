@@ -127,18 +127,6 @@ def make_config(algo_name: str, env_name: str, **env_kwargs: Any) -> ml_collecti
     return config
 
 
-def renamed_override(argv: list[str]) -> str | None:
-    """The error for a ``--config.algo.<field>`` override of a renamed field, else ``None``
-    (checked before the flags are parsed, which would only say that the field is unknown)."""
-    prefix = "--config.algo."
-    for argument in argv:
-        if argument.startswith(prefix):
-            field = argument[len(prefix) :].split("=")[0]
-            if field in RENAMED:
-                return f"error: config.algo.{field} was renamed: use {RENAMED[field]}"
-    return None
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
     """Raises :class:`ConfigError` naming the first invalid field of ``config``.
 

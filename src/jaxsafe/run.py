@@ -3,23 +3,29 @@
 Trains every seed of the config as one program, writing into ``DIR``: ``config.json``,
 ``metrics.jsonl``, checkpoints, optional TensorBoard events, and at the end plots and a
 summary table. Running the same command again resumes from the latest checkpoint (the rules:
-:mod:`jaxsafe.resume`). An invalid config or work directory exits with status 2 and a message
-naming the field; a diverged run (NaN) exits with status 3 and names the update.
+:mod:`jaxsafe.resume`). Failures print one line and exit with the status of
+:mod:`jaxsafe.cli_errors`: 2 for a bad command, config or work directory, 3 for a diverged run
+(NaN), 4 when the disk refuses, 130 on Ctrl-C.
+
+``--config.env.kwargs.<option>=value`` sets any option of the environment: the config is not
+locked, so new fields are accepted here and :func:`jaxsafe.config.validate` then rejects any
+that is not in the schema, with the closest valid name.
 """
 
 from __future__ import annotations
 
-import sys
-
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
-from jaxsafe.config import ConfigError, renamed_override
-from jaxsafe.experiment import TrainingDiverged, run_experiment
-from jaxsafe.workdir import WorkdirError
+from jaxsafe.cli_errors import exit_on_error, parse_flags
+from jaxsafe.experiment import run_experiment
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Path to an experiment file with get_config().", lock_config=True
+    "config",
+    None,
+    "Path to an experiment file with get_config().",
+    lock_config=False,
+    accept_new_attributes=True,
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of the run (resumed if it exists).")
 _ALLOW_INEXACT_RESUME = flags.DEFINE_bool(
@@ -32,24 +38,12 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-    try:
+    del argv  # parse_flags refuses positional arguments
+    with exit_on_error():
         run_experiment(
             _CONFIG.value, _WORKDIR.value, allow_inexact_resume=_ALLOW_INEXACT_RESUME.value
         )
-    except (ConfigError, WorkdirError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except TrainingDiverged as error:
-        print(f"error: training diverged: {error}", file=sys.stderr)
-        sys.exit(3)
 
 
 if __name__ == "__main__":
-    message = renamed_override(sys.argv[1:])
-    if message is not None:
-        print(message, file=sys.stderr)
-        sys.exit(2)
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
