@@ -41,7 +41,7 @@ def parse_flags(argv: list[str]) -> list[str]:
     """absl's flags parser for the tools: a bad flag, ``--config`` file or override, or a
     positional argument, exits with status 2 and one line instead of a traceback."""
     try:
-        path = _flag_value(argv[1:], "config")
+        path = _flag_value(argv[1:], "config") if "config" in flags.FLAGS else None
         if path is not None:
             check_experiment_file(path)
         remaining = flags.FLAGS(argv)
