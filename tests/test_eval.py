@@ -6,6 +6,7 @@ deterministic (each ice entry costs 0.5 + 10) and can be replayed by a plain loo
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -265,8 +266,13 @@ def test_missing_run_is_a_clear_error(tmp_path):
     missing = tmp_path / "no_such_run"
     done = _cli("--workdir", str(missing))
     assert done.returncode == 2
-    assert str(missing) in done.stderr
+    own = [line for line in done.stderr.splitlines() if not re.match(r"[IWEF]\d{4} ", line)]
+    assert own == [f"error: work directory {missing} does not exist"]
     assert not missing.exists()
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    with pytest.raises(RunNotFoundError, match="is a file, not a directory"):
+        load_run(a_file)
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "config.json").write_text(tiny_config("ppo").to_json_best_effort())

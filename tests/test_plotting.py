@@ -3,6 +3,8 @@
 import json
 import math
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -216,3 +218,28 @@ def test_compare_table_reads_each_runs_eval_json(tmp_path):
         "| A | 10 | 0.5 [0.25, 0.75] | – |",
         "| B | – | – | – |",
     ]
+
+
+def test_compare_names_an_unreadable_eval_json_in_one_line(tmp_path):
+    from jaxsafe.compare import evaluation_table
+    from jaxsafe.workdir import WorkdirError
+
+    run = _write_run(tmp_path / "run")
+    (run / "eval.json").write_text('{"episodes": 10, "metr')  # an evaluation killed mid-write
+    with pytest.raises(WorkdirError, match=r"eval.json is not valid JSON"):
+        evaluation_table({"A": run}, ["return"])
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxsafe.compare",
+            f"--run=A={run}",
+            f"--output={run / 'eval.json'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 2
+    own = [line for line in done.stderr.splitlines() if not re.match(r"[IWEF]\d{4} ", line)]
+    assert own == [f"error: --output {run / 'eval.json'} is a file, not a directory"]

@@ -10,6 +10,7 @@ import pytest
 from golden_runs import golden_config
 
 from jaxsafe.algorithms import ALGORITHMS
+from jaxsafe.config import ConfigError
 from jaxsafe.train import make_algorithm, make_train, num_updates, run_updates, train_function
 
 ALGORITHM_NAMES = sorted(ALGORITHMS)
@@ -91,6 +92,17 @@ def test_one_program_trains_ppo_lag_at_several_cost_limits(make_tiny_config):
     np.testing.assert_allclose(
         alone["constraint/multiplier"], metrics["constraint/multiplier"][1], rtol=1e-5
     )
+
+    # Swept values are checked like the config's: concrete ones at once, traced ones when the
+    # program runs (the same program as above, so nothing new is compiled).
+    with pytest.raises(ConfigError, match="config.algo.cost_limit = -1.0: must be >= 0"):
+        train(jax.random.PRNGKey(0), cost_limit=-1.0)
+    with pytest.raises(Exception, match="config.algo.cost_limit = -5.0: must be >= 0"):
+        jax.block_until_ready(
+            jax.jit(jax.vmap(lambda limit: train(jax.random.PRNGKey(0), cost_limit=limit)))(
+                jnp.array([0.0, -5.0, 1000.0])
+            )
+        )
 
 
 def test_unknown_traced_hyperparameter_is_named(make_tiny_config):

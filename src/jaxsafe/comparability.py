@@ -14,13 +14,12 @@ one line for each problem:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from jaxsafe.plotting import load_metrics
-from jaxsafe.workdir import CONFIG_FILE, EVAL_FILE
+from jaxsafe.workdir import CONFIG_FILE, EVAL_FILE, read_json
 
 _NOT_METRICS = ("update", "env_steps")
 """Columns of ``metrics.jsonl`` that are coordinates, not metrics."""
@@ -43,7 +42,7 @@ def comparison_warnings(
     """
     workdirs = {label: Path(workdir) for label, workdir in runs.items()}
     evaluations = {
-        label: json.loads((workdir / EVAL_FILE).read_text())
+        label: read_json(workdir / EVAL_FILE)
         for label, workdir in workdirs.items()
         if (workdir / EVAL_FILE).is_file()
     }
@@ -101,6 +100,6 @@ def _differing(what: str, values: Mapping[str, str]) -> list[str]:
 
 def _environment(config_path: Path) -> str:
     """``"NAME"`` or ``"NAME key=value, ..."`` of the run's ``config.json``."""
-    env: dict[str, Any] = json.loads(config_path.read_text())["env"]
+    env: dict[str, Any] = read_json(config_path)["env"]
     options = ", ".join(f"{key}={value!r}" for key, value in sorted(env["kwargs"].items()))
     return f"{env['name']} {options}".strip()

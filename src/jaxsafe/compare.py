@@ -8,20 +8,23 @@ also written to ``<output>/table.md``. ``--reference METRIC=VALUE`` draws a dash
 First it warns (on stderr, without stopping) about runs that do not compare as they stand: a run
 without ``eval.json``, a metric no run or only some runs have (``--eval_metric`` when given),
 runs on different environments or evaluated differently (:mod:`jaxsafe.comparability`).
+Failures print one line and exit with the status of :mod:`jaxsafe.cli_errors`: 2 for a bad
+flag, a run without ``metrics.jsonl`` or an unreadable ``metrics.jsonl``/``eval.json``, 4 when
+the disk refuses.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from absl import app, flags
 
+from jaxsafe.cli_errors import exit_on_error, parse_flags
 from jaxsafe.comparability import comparison_warnings
 from jaxsafe.plotting import plot_comparison
-from jaxsafe.workdir import EVAL_FILE
+from jaxsafe.workdir import EVAL_FILE, RunNotFoundError, WorkdirError, read_json
 
 _RUNS = flags.DEFINE_multi_string("run", None, "LABEL=WORKDIR of a finished run.")
 _OUTPUT = flags.DEFINE_string("output", None, "Directory for the figures and table.md.")
@@ -46,7 +49,11 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 
 
 def evaluation_table(runs: Mapping[str, str | Path], metrics: Sequence[str]) -> str:
-    """A markdown table of the runs' ``eval.json`` metrics (a run without one shows "–")."""
+    """A markdown table of the runs' ``eval.json`` metrics (a run without one shows "–").
+
+    Raises:
+        WorkdirError: an ``eval.json`` is not valid JSON.
+    """
     header = ["run", "episodes", *metrics]
     rows = []
     for label, workdir in runs.items():
@@ -54,7 +61,7 @@ def evaluation_table(runs: Mapping[str, str | Path], metrics: Sequence[str]) -> 
         if not path.is_file():
             rows.append([label, "–", *["–"] * len(metrics)])
             continue
-        report = json.loads(path.read_text())
+        report = read_json(path)
         cells = []
         for metric in metrics:
             entry = report["metrics"].get(metric)
@@ -70,29 +77,38 @@ def evaluation_table(runs: Mapping[str, str | Path], metrics: Sequence[str]) -> 
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    runs = _pairs(_RUNS.value, "run")
-    missing = [str(d) for d in runs.values() if not (Path(d) / "metrics.jsonl").is_file()]
-    if missing:
-        print(f"error: no metrics.jsonl in {', '.join(missing)}", file=sys.stderr)
-        sys.exit(2)
-    checked_eval_metrics = _EVAL_METRICS.value if flags.FLAGS["eval_metric"].present else []
-    for line in comparison_warnings(runs, _METRICS.value, checked_eval_metrics):
-        print(f"warning: {line}", file=sys.stderr)
-    references = {name: float(v) for name, v in _pairs(_REFERENCES.value, "reference").items()}
-    output = Path(_OUTPUT.value)
-    for path in plot_comparison(runs, _METRICS.value, output, reference_lines=references):
+    del argv  # parse_flags refuses positional arguments
+    with exit_on_error():
+        runs = _pairs(_RUNS.value, "run")
+        missing = [str(d) for d in runs.values() if not (Path(d) / "metrics.jsonl").is_file()]
+        if missing:
+            raise RunNotFoundError(f"no metrics.jsonl in {', '.join(missing)}")
+        references = _pairs(_REFERENCES.value, "reference")
+        try:
+            references = {name: float(value) for name, value in references.items()}
+        except ValueError as error:
+            raise app.UsageError(f"--reference: {error}") from None
+        output = Path(_OUTPUT.value)
+        if output.exists() and not output.is_dir():
+            raise WorkdirError(f"--output {output} is a file, not a directory")
+        checked_eval_metrics = _EVAL_METRICS.value if flags.FLAGS["eval_metric"].present else []
+        for line in comparison_warnings(runs, _METRICS.value, checked_eval_metrics):
+            print(f"warning: {line}", file=sys.stderr)
+        try:
+            paths = plot_comparison(runs, _METRICS.value, output, reference_lines=references)
+        except ValueError as error:  # a malformed metrics.jsonl, named with its line
+            raise WorkdirError(str(error)) from None
+        table = evaluation_table(runs, _EVAL_METRICS.value)
+        output.mkdir(parents=True, exist_ok=True)
+        (output / "table.md").write_text(table + "\n")
+    for path in paths:
         print(f"wrote {path}")
-    table = evaluation_table(runs, _EVAL_METRICS.value)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "table.md").write_text(table + "\n")
     print(table)
 
 
 def cli() -> None:
     """The ``jaxsafe-compare`` console script."""
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,11 @@ checks the common part and then the algorithm's own fields, which the algorithm 
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import ml_collections
+import numpy as np
 
 import jaxsafe_envs
 from jaxsafe.algorithms import ALGORITHMS
@@ -125,20 +127,14 @@ def make_config(algo_name: str, env_name: str, **env_kwargs: Any) -> ml_collecti
     return config
 
 
-def renamed_override(argv: list[str]) -> str | None:
-    """The error for a ``--config.algo.<field>`` override of a renamed field, else ``None``
-    (checked before the flags are parsed, which would only say that the field is unknown)."""
-    prefix = "--config.algo."
-    for argument in argv:
-        if argument.startswith(prefix):
-            field = argument[len(prefix) :].split("=")[0]
-            if field in RENAMED:
-                return f"error: config.algo.{field} was renamed: use {RENAMED[field]}"
-    return None
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
-    """Raises :class:`ConfigError` naming the first invalid field of ``config``."""
+    """Raises :class:`ConfigError` naming the first invalid field of ``config``.
+
+    Besides the values, checks the fields themselves: a field the schema (:func:`make_config`
+    of ``algo.name`` and ``env.name``) does not have is named with the closest valid name, or
+    with all of them; a missing one is named too. ``env.kwargs`` may hold any keyword option of
+    the environment.
+    """
     _check(
         config.env.name in jaxsafe_envs.registered(),
         "env.name",
@@ -151,7 +147,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
             name in valid_kwargs,
             f"env.kwargs.{name}",
             config.env.kwargs[name],
-            f"unknown keyword of {config.env.name}; valid: {valid_kwargs}",
+            f"not an option of {config.env.name}; {_did_you_mean(name, valid_kwargs)}"
+            f"valid: {valid_kwargs}",
         )
     algo = config.algo
     _check(
@@ -161,16 +158,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         f"unknown algorithm; valid: {sorted(ALGORITHMS)}",
     )
     module = ALGORITHMS[algo.name]
-    known = set(module.default_config()) | {"name"}
     for field in algo:
         if field in RENAMED:
             _check(False, f"algo.{field}", algo[field], f"renamed: use {RENAMED[field]}")
-        _check(
-            field in known,
-            f"algo.{field}",
-            algo[field],
-            f"not a field of {algo.name}; valid: {sorted(known)}",
-        )
+    _check_fields(config, make_config(algo.name, config.env.name), "config")
     _check(config.num_seeds >= 1, "num_seeds", config.num_seeds, "must be at least 1")
     module.validate(algo, _check)
     steps = module.steps_per_update(algo)
@@ -208,6 +199,55 @@ def validate(config: ml_collections.ConfigDict) -> None:
         config.checkpoint.max_to_keep,
         "must be at least 1",
     )
+
+
+def validate_hyperparams(config: ml_collections.ConfigDict, values: dict[str, Any]) -> None:
+    """Checks hyper-parameter values passed to ``train`` (a sweep) as :func:`validate` checks
+    ``config.algo``: each element of the (broadcast) arrays, put into ``config.algo`` in turn.
+
+    Raises:
+        ConfigError: naming the field and the first invalid value.
+    """
+    names = [name for name in values if name in config.algo]
+    arrays = np.broadcast_arrays(*(np.asarray(values[name], np.float64) for name in names))
+    fields = config.algo.to_dict()
+    for index in np.ndindex(arrays[0].shape if arrays else ()):
+        swept = {name: float(array[index]) for name, array in zip(names, arrays, strict=True)}
+        algo = ml_collections.ConfigDict({**fields, **swept})
+        ALGORITHMS[algo.name].validate(algo, _check)
+
+
+def _check_fields(
+    section: ml_collections.ConfigDict, schema: ml_collections.ConfigDict, path: str
+) -> None:
+    """Raises :class:`ConfigError` for a field of ``section`` that ``schema`` lacks, or the
+    other way round; recurses into sub-configs (``env.kwargs`` is checked by the caller)."""
+    owner = section.name if path == "config.algo" else path
+    for field in section:
+        _check(
+            field in schema,
+            f"{path}.{field}".removeprefix("config."),
+            section[field],
+            f"not a field of {owner}; "
+            + (_did_you_mean(field, list(schema)).strip() or f"valid: {sorted(schema)}"),
+        )
+        nested = f"{path}.{field}" != "config.env.kwargs" and all(
+            isinstance(value[field], ml_collections.ConfigDict) for value in (section, schema)
+        )
+        if nested:
+            _check_fields(section[field], schema[field], f"{path}.{field}")
+    for field in schema:
+        if field not in section:
+            raise ConfigError(
+                f"{path}.{field} is missing (its default: {schema[field]!r}); a config "
+                "built with make_config has every field"
+            )
+
+
+def _did_you_mean(name: str, valid: list[str]) -> str:
+    """``"did you mean 'x'? "`` for the closest valid name, or ``""`` when none is close."""
+    close = difflib.get_close_matches(name, valid, n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def _check(ok: bool, field: str, value: Any, message: str) -> None:

@@ -1,20 +1,22 @@
 """``jaxsafe-eval --workdir DIR [--episodes N] [--deterministic] [--seed S]``
 (or ``python -m jaxsafe.eval``).
 
-Evaluates the latest checkpoint of a training run: every seed runs N complete episodes from
-fresh resets. Prints a table, writes ``DIR/eval.json`` and the environment's pictures under
-``DIR/eval/`` (see :func:`jaxsafe.evaluation.evaluate_run`). A missing work directory or
-checkpoint exits with status 2 and names it.
+Evaluates the newest checkpoint of a training run that restores (a newer, damaged one is named
+and skipped): every seed runs N complete episodes from fresh resets. Prints a table, writes
+``DIR/eval.json`` and the environment's pictures under ``DIR/eval/`` (see
+:func:`jaxsafe.evaluation.evaluate_run`). Failures print one line and exit with the status of
+:mod:`jaxsafe.cli_errors`: 2 for a bad flag or a missing run, checkpoint or work directory, 4
+when the disk refuses, 130 on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
+from jaxsafe.cli_errors import exit_on_error, parse_flags
 from jaxsafe.evaluation import evaluate_run, format_table
-from jaxsafe.workdir import RunNotFoundError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory of a training run.")
 _EPISODES = flags.DEFINE_integer("episodes", 100, "Complete episodes per seed.", lower_bound=1)
@@ -26,16 +28,13 @@ flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
-    try:
+    del argv  # parse_flags refuses positional arguments
+    with exit_on_error():
         evaluation = evaluate_run(
             _WORKDIR.value, _EPISODES.value, _DETERMINISTIC.value, _SEED.value
         )
-    except RunNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    for update, reason in evaluation.skipped:
+        print(f"warning: skipped the checkpoint after update {update}: {reason}", file=sys.stderr)
     print(format_table(evaluation.report, _WORKDIR.value))
     for path in evaluation.files:
         print(f"wrote {path}")
@@ -43,7 +42,7 @@ def main(argv: list[str]) -> None:
 
 def cli() -> None:
     """The ``jaxsafe-eval`` console script."""
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

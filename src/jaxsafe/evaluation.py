@@ -83,6 +83,7 @@ class Evaluation(NamedTuple):
 
     report: dict[str, Any]  # the contents of eval.json
     files: list[Path]  # eval.json and the pictures written
+    skipped: list[tuple[int, str]]  # (update, reason) of newer checkpoints that did not restore
 
 
 def evaluate_run(
@@ -102,11 +103,13 @@ def evaluate_run(
     Returns:
       The report written to ``<workdir>/eval.json``,
       ``{"episodes", "deterministic", "update", "metrics": {name: {"mean", "per_seed"}}}``,
-      and the paths written: ``eval.json`` and the environment's pictures in
-      ``<workdir>/eval/`` (:mod:`jaxsafe.pictures`).
+      the paths written: ``eval.json`` and the environment's pictures in
+      ``<workdir>/eval/`` (:mod:`jaxsafe.pictures`), and the newer checkpoints skipped because
+      they do not restore (the newest one that does is evaluated).
 
     Raises:
       RunNotFoundError: no run or no checkpoint in ``workdir``.
+      WorkdirError: there are checkpoints, but none restores.
       ValueError: ``num_episodes`` < 1.
     """
     if num_episodes < 1:
@@ -163,7 +166,7 @@ def evaluate_run(
         title=f"{run.config.env.name}, seed 0, update {run.update}",
         replay=replay,
     )
-    return Evaluation(report, files)
+    return Evaluation(report, files, run.skipped)
 
 
 def format_table(report: dict[str, Any], workdir: str | Path | None = None) -> str:

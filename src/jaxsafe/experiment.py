@@ -4,19 +4,19 @@ Each chunk is one compiled call of ``log.updates_per_chunk`` updates for every s
 ``init``/``update`` as the fused :func:`jaxsafe.train.make_train`, so both give identical
 results). Between chunks the host writes ``metrics.jsonl`` (one row per update per seed),
 optional TensorBoard events and the progress line, and saves orbax checkpoints of the whole
-state. Running again on the same work directory resumes from the latest checkpoint, up to a
-possibly larger ``total_timesteps``. A non-finite metric stops the run, naming the update, and
-keeps the last good state as the latest checkpoint.
+state. Running again on the same work directory resumes from the latest checkpoint that
+restores, up to a possibly larger ``total_timesteps`` (the rules: :mod:`jaxsafe.resume`). A
+non-finite metric stops the run, naming the update, and keeps the last good state as the latest
+checkpoint; Ctrl-C saves the state reached and stops with :class:`RunInterrupted`.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import ml_collections
@@ -25,18 +25,20 @@ import numpy as np
 from jaxsafe import plotting
 from jaxsafe.algorithms import ALGORITHMS, Algorithm
 from jaxsafe.checkpointing import Checkpointer
-from jaxsafe.config import ConfigError, validate
+from jaxsafe.config import validate
 from jaxsafe.progress import Progress
+from jaxsafe.resume import open_workdir
 from jaxsafe.sharding import seed_sharding, shard_seeds
 from jaxsafe.train import make_algorithm, num_updates, run_updates
-from jaxsafe.workdir import CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE, restore_latest, seed_keys
-
-_RESUMABLE_CHANGES = ("total_timesteps", "log", "checkpoint")
-"""Top-level config entries that may differ when a run is resumed."""
+from jaxsafe.workdir import METRICS_FILE, seed_keys
 
 
 class TrainingDiverged(RuntimeError):
     """A metric became NaN or infinite; the message names the update, seed and metric."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the run; the message says where a rerun of the command resumes."""
 
 
 def run_experiment(
@@ -44,26 +46,36 @@ def run_experiment(
     workdir: str | Path,
     algorithm: Algorithm | None = None,
     report: Callable[[str], None] = print,
+    allow_inexact_resume: bool = False,
 ) -> Any:
     """Trains (or resumes) the run of ``config`` in ``workdir``; returns the final state.
+
+    The config, the environment and the algorithm are built and the work directory checked
+    before anything is written (:func:`jaxsafe.resume.open_workdir` states the resume rules).
 
     Args:
         config: a validated-on-entry run config (:mod:`jaxsafe.config`).
         workdir: the run's directory; created if missing, resumed if it holds checkpoints.
         algorithm: the algorithm to train; built from ``config`` when ``None``.
         report: where progress lines and the final summary go.
+        allow_inexact_resume: resume even where the result cannot equal an uninterrupted run
+            (``algo.anneal_lr`` with a new ``total_timesteps``), with a warning.
 
     Raises:
-        ConfigError: for an invalid config, or one that differs from the run being resumed.
+        ConfigError: for an invalid config, or one that cannot continue the run being resumed.
+        WorkdirError: ``workdir`` is a file, or none of its checkpoints restores.
         TrainingDiverged: when a metric becomes non-finite.
+        RunInterrupted: on Ctrl-C (a ``KeyboardInterrupt``), once the state reached is saved.
+        OSError: the disk refused a write (read-only, full).
     """
     validate(config)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    _write_config(workdir, config)
     algorithm = algorithm or make_algorithm(config)
     total = num_updates(config, algorithm)
     sharding = seed_sharding(config.num_seeds)
+    workdir = Path(workdir)
+    state, done, checkpointer = open_workdir(
+        workdir, config, algorithm, allow_inexact_resume, report
+    )
     progress = Progress(
         total,
         algorithm.steps_per_update,
@@ -71,45 +83,70 @@ def run_experiment(
         report if config.log.progress else _silent,
     )
     progress.compiling(f"{config.algo.name} on {config.env.name}", config.log.updates_per_chunk)
-
-    checkpointer = Checkpointer(workdir / CHECKPOINT_DIR, config.checkpoint.max_to_keep)
-    restored = restore_latest(checkpointer, algorithm, config)
-    if restored is not None:
-        state, done = restored
-        _truncate_metrics(workdir / METRICS_FILE, done)
-        report(f"resuming {workdir} after update {done} of {total}")
-    else:
+    if state is None:
         init = jax.jit(jax.vmap(algorithm.init, in_axes=(0, None)), out_shardings=sharding)
-        state, done = init(seed_keys(config), algorithm.hyperparams), 0
-    state = shard_seeds(state, sharding)
+        state = init(seed_keys(config), algorithm.hyperparams)
+    reached = _Reached(shard_seeds(state, sharding), done)
 
     chunk = functools.partial(_run_chunk, algorithm)
     logger = _MetricsLogger(workdir, config, algorithm.steps_per_update)
-    saved, chunks = done, 0
-    while done < total:
-        count = min(config.log.updates_per_chunk, total - done)
-        new_state, metrics = chunk(state, count)
-        metrics = jax.device_get(metrics)  # {name: [seeds, count]}
-        problem = _first_non_finite(metrics)
-        if problem is not None:
-            if saved != done:
-                checkpointer.save(done, state)
-            index, seed, name = problem
-            checkpointer.close()
-            raise TrainingDiverged(
-                f"{name} is not finite at update {done + index + 1} (seed {seed}); "
-                f"the last good state is the checkpoint after update {done}"
-            )
-        logger.write(done, metrics)
-        state, done, chunks = new_state, done + count, chunks + 1
-        if chunks % config.checkpoint.every_chunks == 0 or done == total:
-            checkpointer.save(done, state)
-            saved = done
-        progress.update(done, metrics)
-    checkpointer.close()
-    logger.close()
+    saved, saving, chunks = done, None, 0
+    try:
+        while reached.update < total:
+            done = reached.update
+            count = min(config.log.updates_per_chunk, total - done)
+            new_state, metrics = chunk(reached.state, count)
+            metrics = jax.device_get(metrics)  # {name: [seeds, count]}
+            problem = _first_non_finite(metrics)
+            if problem is not None:
+                if saved != done:
+                    checkpointer.save(done, reached.state)
+                index, seed, name = problem
+                kept = (
+                    f"the last good state is the checkpoint after update {done}"
+                    if done
+                    else "no update finished before it, so nothing was saved and the same "
+                    "--workdir may be reused"
+                )
+                raise TrainingDiverged(
+                    f"{name} is not finite at update {done + index + 1} (seed {seed}); {kept}"
+                )
+            logger.write(done, metrics)
+            reached, chunks = _Reached(new_state, done + count), chunks + 1
+            if chunks % config.checkpoint.every_chunks == 0 or reached.update == total:
+                saving = reached.update
+                checkpointer.save(saving, reached.state)
+                saved, saving = saving, None
+            progress.update(reached.update, metrics)
+    except KeyboardInterrupt:
+        raise RunInterrupted(_interrupted(checkpointer, reached, saved, saving)) from None
+    finally:
+        checkpointer.close()
+        logger.close()
     _finish(workdir, config, report)
-    return state
+    return reached.state
+
+
+class _Reached(NamedTuple):
+    """The state after ``update`` updates, assigned as one so that Ctrl-C never splits them."""
+
+    state: Any
+    update: int
+
+
+def _interrupted(
+    checkpointer: Checkpointer, reached: _Reached, saved: int, saving: int | None
+) -> str:
+    """Saves the state reached, unless Ctrl-C came during a save; the line for the user."""
+    if saving is not None:  # that save may or may not have finished: keep what is on disk
+        checkpointer.close()
+        saved = saving if (checkpointer.directory / str(saving)).is_dir() else saved
+    elif saved != reached.update:
+        checkpointer.save(reached.update, reached.state)
+        saved = reached.update
+    if saved == 0:
+        return "interrupted before the first checkpoint; run the same command to start again"
+    return f"interrupted after update {saved}; run the same command to resume"
 
 
 def _silent(_line: str) -> None:
@@ -119,26 +156,6 @@ def _silent(_line: str) -> None:
 @functools.partial(jax.jit, static_argnums=(0, 2))
 def _run_chunk(algorithm: Algorithm, state: Any, count: int):
     return jax.vmap(lambda state: run_updates(algorithm, state, count))(state)
-
-
-def _write_config(workdir: Path, config: ml_collections.ConfigDict) -> None:
-    """Writes ``config.json``; on resume, refuses a config that changes the run itself."""
-    new = json.loads(config.to_json_best_effort())
-    path = workdir / CONFIG_FILE
-    if path.exists():
-        old = json.loads(path.read_text())
-        changed = sorted(
-            key
-            for key in set(old) | set(new)
-            if key not in _RESUMABLE_CHANGES and old.get(key) != new.get(key)
-        )
-        if changed:
-            raise ConfigError(
-                f"config.{changed[0]} differs from the run in {workdir} "
-                f"(only {', '.join(_RESUMABLE_CHANGES)} may change on resume); "
-                "use a new --workdir"
-            )
-    path.write_text(json.dumps(new, indent=2, sort_keys=True))
 
 
 def _first_non_finite(metrics: dict[str, np.ndarray]) -> tuple[int, int, str] | None:
@@ -151,21 +168,6 @@ def _first_non_finite(metrics: dict[str, np.ndarray]) -> tuple[int, int, str] | 
             if found is None or index < found[0]:
                 found = (int(index), int(seed), name)
     return found
-
-
-def _truncate_metrics(path: Path, done: int) -> None:
-    """Drops rows written after the checkpoint being resumed from (a run killed mid-way)."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if _row_update(line) <= done]
-    path.write_text("".join(f"{line}\n" for line in kept))
-
-
-def _row_update(line: str) -> float:
-    try:
-        return json.loads(line)["update"]
-    except (json.JSONDecodeError, KeyError):
-        return math.inf
 
 
 class _MetricsLogger:

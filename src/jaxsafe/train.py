@@ -13,6 +13,7 @@ The host loop of :mod:`jaxsafe.run` calls the same ``init`` and ``update`` in ch
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -22,13 +23,20 @@ import ml_collections
 
 import jaxsafe_envs
 from jaxsafe.algorithms import ALGORITHMS, Algorithm
-from jaxsafe.config import ConfigError, validate
+from jaxsafe.config import ConfigError, validate, validate_hyperparams
 
 
 def make_algorithm(config: ml_collections.ConfigDict) -> Algorithm:
-    """The configured algorithm on the configured environment (after :func:`validate`)."""
+    """The configured algorithm on the configured environment (after :func:`validate`).
+
+    Raises:
+        ConfigError: for an invalid config, or environment options the environment rejects.
+    """
     validate(config)
-    env, env_params = jaxsafe_envs.make(config.env.name, **config.env.kwargs)
+    try:
+        env, env_params = jaxsafe_envs.make(config.env.name, **config.env.kwargs)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"config.env.kwargs = {config.env.kwargs.to_dict()}: {error}") from None
     return ALGORITHMS[config.algo.name].make(config, env, env_params)
 
 
@@ -64,20 +72,35 @@ def make_train(config: ml_collections.ConfigDict) -> Callable[..., tuple[Any, di
     Returns:
         A pure function of a PRNG key (and of optional traced hyper-parameters such as
         ``cost_limit``) that runs every update of the run; ``metrics`` has a leading
-        ``[num_updates]`` axis.
+        ``[num_updates]`` axis. Hyper-parameter values are checked like the config's
+        (:func:`jaxsafe.config.validate_hyperparams`): concrete ones at once, traced ones (a
+        vmapped sweep) when the program runs, which then fails with the message.
     """
     algorithm = make_algorithm(config)
-    return train_function(algorithm, num_updates(config, algorithm))
+    return train_function(
+        algorithm, num_updates(config, algorithm), functools.partial(validate_hyperparams, config)
+    )
 
 
-def train_function(algorithm: Algorithm, updates: int) -> Callable[..., tuple[Any, dict]]:
+def train_function(
+    algorithm: Algorithm,
+    updates: int,
+    check_hyperparams: Callable[[dict[str, Any]], None] | None = None,
+) -> Callable[..., tuple[Any, dict]]:
     """``train(key, **hyperparams)``: ``algorithm.init`` then ``updates`` scanned updates.
 
-    :func:`make_train` for an algorithm object that is already built (e.g. a wrapped one).
+    :func:`make_train` for an algorithm object that is already built (e.g. a wrapped one);
+    ``check_hyperparams`` (if given) checks the hyper-parameters passed to ``train``.
     """
 
     def train(key: jax.Array, **hyperparams: Any) -> tuple[Any, dict[str, jax.Array]]:
-        state = algorithm.init(key, hyperparams_with(algorithm, hyperparams))
+        values = hyperparams_with(algorithm, hyperparams)
+        if check_hyperparams is not None and hyperparams:
+            if any(isinstance(value, jax.core.Tracer) for value in hyperparams.values()):
+                jax.debug.callback(check_hyperparams, hyperparams)
+            else:
+                check_hyperparams(hyperparams)
+        state = algorithm.init(key, values)
         return run_updates(algorithm, state, updates)
 
     return train

@@ -6,12 +6,15 @@ evaluate_run`)::
     config.json             the resolved config
     metrics.jsonl           one row per update per seed
     checkpoints/<update>/   orbax checkpoints of the whole state, seeds on the leading axis
+    checkpoints/<update>.damaged/   a checkpoint that did not restore, set aside by a resume
     tensorboard/seed_<i>/   optional TensorBoard events
     plots/                  training curves
     eval.json, eval/        the latest evaluation and its pictures
 
 Both the training loop (to resume) and evaluation restore through :func:`restore_latest`, so the
-restore target is built in one place. :func:`load_policy` gives a trained policy in three lines::
+restore target is built in one place; it falls back to the newest checkpoint that restores and
+names each newer one it skipped, with the reason. :func:`load_policy` gives a trained policy in
+three lines::
 
     from jaxsafe.workdir import load_policy
     policy = load_policy("runs/quickstart")          # seed 0 of the latest checkpoint
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,7 +34,7 @@ import jax
 import ml_collections
 
 from jaxsafe.algorithms import Algorithm
-from jaxsafe.checkpointing import Checkpointer
+from jaxsafe.checkpointing import Checkpointer, UnreadableCheckpoint
 from jaxsafe.policy import Policy
 from jaxsafe.sharding import seed_sharding
 from jaxsafe.train import make_algorithm
@@ -46,18 +50,46 @@ class RunNotFoundError(FileNotFoundError):
     """The work directory, its ``config.json`` or any checkpoint is missing."""
 
 
+class WorkdirError(Exception):
+    """The work directory cannot be used as asked (it is a file, or none of its checkpoints
+    restores); the message says why."""
+
+
+def read_json(path: Path) -> Any:
+    """The content of a run's JSON file (``config.json``, ``eval.json``).
+
+    Raises:
+        WorkdirError: the file is not valid JSON (e.g. a write killed half-way).
+    """
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise WorkdirError(f"{path} is not valid JSON ({error})") from None
+
+
 def seed_keys(config: ml_collections.ConfigDict) -> jax.Array:
     """The ``[num_seeds]`` training keys of a run."""
     return jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
 
 
+class Restored(NamedTuple):
+    """The newest checkpoint that restored, and the newer ones that did not."""
+
+    state: Any  # every seed's training state, sharded over the devices
+    update: int  # updates done at that checkpoint
+    skipped: list[tuple[int, str]]  # (update, reason) of each newer, unreadable checkpoint
+
+
 def restore_latest(
     checkpointer: Checkpointer, algorithm: Algorithm, config: ml_collections.ConfigDict
-) -> tuple[Any, int] | None:
-    """The newest checkpoint's state (every seed, sharded over the devices) and its update
-    number, or ``None`` when there is no checkpoint."""
-    update = checkpointer.latest_update()
-    if update is None:
+) -> Restored | None:
+    """The newest checkpoint that restores, or ``None`` when there is no checkpoint.
+
+    Raises:
+        WorkdirError: there are checkpoints, but none restores; the message gives each reason.
+    """
+    updates = checkpointer.updates()
+    if not updates:
         return None
     sharding = seed_sharding(config.num_seeds)
     target = jax.eval_shape(
@@ -66,7 +98,14 @@ def restore_latest(
     target = jax.tree.map(
         lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding), target
     )
-    return checkpointer.restore(update, target), int(update)
+    skipped = []
+    for update in updates:
+        try:
+            return Restored(checkpointer.restore(update, target), update, skipped)
+        except UnreadableCheckpoint as error:
+            skipped.append((update, str(error)))
+    reasons = "; ".join(f"after update {update}: {reason}" for update, reason in skipped)
+    raise WorkdirError(f"no checkpoint in {checkpointer.directory} restores ({reasons})")
 
 
 class TrainedRun(NamedTuple):
@@ -76,6 +115,7 @@ class TrainedRun(NamedTuple):
     algorithm: Algorithm
     state: Any  # the training state after ``update`` updates, leading axis [S] seeds
     update: int
+    skipped: list[tuple[int, str]]  # (update, reason) of newer checkpoints that did not restore
 
 
 def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
@@ -85,6 +125,8 @@ def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
         RunNotFoundError: naming the missing directory or file.
     """
     workdir = Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise RunNotFoundError(f"work directory {workdir} is a file, not a directory")
     if not workdir.is_dir():
         raise RunNotFoundError(f"work directory {workdir} does not exist")
     path = workdir / CONFIG_FILE
@@ -94,25 +136,25 @@ def read_config(workdir: str | Path) -> ml_collections.ConfigDict:
 
 
 def load_run(workdir: str | Path) -> TrainedRun:
-    """Restores the latest checkpoint of the run in ``workdir``.
+    """Restores the newest checkpoint of the run in ``workdir`` that restores (read-only).
 
     Raises:
         RunNotFoundError: naming the missing directory, ``config.json`` or checkpoint.
+        WorkdirError: there are checkpoints, but none restores.
     """
     config = read_config(workdir)
     checkpoint_dir = Path(workdir) / CHECKPOINT_DIR
     if not checkpoint_dir.is_dir():
         raise RunNotFoundError(f"no checkpoint in {workdir} ({checkpoint_dir} does not exist)")
     algorithm = make_algorithm(config)
-    checkpointer = Checkpointer(checkpoint_dir, config.checkpoint.max_to_keep)
+    checkpointer = Checkpointer(checkpoint_dir, create=False)
     try:
         restored = restore_latest(checkpointer, algorithm, config)
     finally:
         checkpointer.close()
     if restored is None:
         raise RunNotFoundError(f"no checkpoint in {checkpoint_dir}")
-    state, update = restored
-    return TrainedRun(config, algorithm, state, update)
+    return TrainedRun(config, algorithm, *restored)
 
 
 class LoadedPolicy(NamedTuple):
@@ -131,6 +173,10 @@ class LoadedPolicy(NamedTuple):
 def load_policy(workdir: str | Path, seed: int = 0) -> LoadedPolicy:
     """The policy of seed ``seed`` at the latest checkpoint of the run in ``workdir``."""
     run = load_run(workdir)
+    for update, reason in run.skipped:
+        warnings.warn(
+            f"checkpoint after update {update} of {workdir} skipped: {reason}", stacklevel=2
+        )
     if not 0 <= seed < run.config.num_seeds:
         raise ValueError(f"seed {seed} is not in the run's {run.config.num_seeds} seeds")
     state = jax.tree.map(lambda leaf: leaf[seed], run.state)
