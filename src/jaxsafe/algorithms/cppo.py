@@ -117,19 +117,45 @@ class CPPOLearner(NamedTuple):
     episode_cost: jax.Array  # the latest Ĵ_C (kept when a batch finishes no episode)
 
 
-def cppo_policy_update(algo: ml_collections.ConfigDict, policy_network: Any):
-    """CPPO-EM's E-step and M-step as a :class:`~on_policy.PolicyUpdate`."""
+class Expectation(NamedTuple):
+    """The E-step's output: what the M-step tracks, and the batch quantities behind it."""
+
+    targets: jax.Array  # [J, N] ratio targets 1 + 𝐯 at the radii (the full radius last)
+    radii: jax.Array  # [J]
+    solution: cppo_e_step.EStepSolution  # of the full radius
+    recovering: jax.Array  # bool, this update's mode
+    episode_cost: jax.Array  # Ĵ_C
+    d_prime: jax.Array
+    advantages: jax.Array  # [N] centred 𝐀
+    cost_advantages: jax.Array  # [N] centred 𝐀_c
+
+
+class CPPOSteps(NamedTuple):
+    """CPPO-EM's policy step in its two phases (``benchmarks/update_split.py`` times each).
+
+    ``expectation(learner, prepared, hyperparams) -> Expectation`` and
+    ``maximisation(learner, policy_params, prepared, hyperparams, expectation)
+    -> (learner, policy_params, metrics)``.
+    """
+
+    init: Callable[[Any, Hyperparams], CPPOLearner]
+    expectation: Callable[..., Expectation]
+    maximisation: Callable[..., tuple[CPPOLearner, Any, dict[str, jax.Array]]]
+    hyperparams: Hyperparams
+
+
+def cppo_steps(algo: ml_collections.ConfigDict, policy_network: Any) -> CPPOSteps:
+    """The E-step and the M-step of ``algo`` for ``policy_network``."""
     optimizer = optax.adam(algo.policy_learning_rate)
     batch_size = algo.num_envs * algo.num_steps
     num_radii = algo.recovery_radii
-    hyperparams = {"cost_limit": jnp.float32(algo.cost_limit)}
+    flat = lambda x: x.reshape(batch_size, *x.shape[2:])  # noqa: E731
 
     def init(policy_params, hyperparams: Hyperparams) -> CPPOLearner:
         return CPPOLearner(optimizer.init(policy_params), jnp.bool_(False), jnp.float32(0.0))
 
-    def step(learner: CPPOLearner, policy_params, prepared: on_policy.Prepared, hyperparams):
+    def expectation(learner: CPPOLearner, prepared: on_policy.Prepared, hyperparams):
         batch = prepared.batch
-        flat = lambda x: x.reshape(batch_size, *x.shape[2:])  # noqa: E731
 
         # 1. Centred advantages (§B.1) over the whole batch, [N].
         advantages = flat(batch.advantages[on_policy.REWARD])
@@ -168,8 +194,26 @@ def cppo_policy_update(algo: ml_collections.ConfigDict, policy_network: Any):
             max_iterations=algo.e_step_max_iterations,
         )
         solutions = jax.vmap(solve)(radii)
-        solution = jax.tree.map(lambda x: x[-1], solutions)
-        targets = 1.0 + solutions.v  # [J, N]
+        return Expectation(
+            targets=1.0 + solutions.v,
+            radii=radii,
+            solution=jax.tree.map(lambda x: x[-1], solutions),
+            recovering=recovering,
+            episode_cost=episode_cost,
+            d_prime=d_prime,
+            advantages=advantages,
+            cost_advantages=cost_advantages,
+        )
+
+    def maximisation(
+        learner: CPPOLearner,
+        policy_params,
+        prepared: on_policy.Prepared,
+        hyperparams: Hyperparams,
+        expected: Expectation,
+    ):
+        batch = prepared.batch
+        cost_advantages = expected.cost_advantages
         cost_norm = jnp.linalg.norm(cost_advantages)
         cost_direction = jnp.where(
             cost_norm > 0.0, cost_advantages / jnp.where(cost_norm > 0.0, cost_norm, 1.0), 0.0
@@ -186,13 +230,14 @@ def cppo_policy_update(algo: ml_collections.ConfigDict, policy_network: Any):
             ratio = jnp.exp(distribution.log_prob(action) - old_log_prob)
             return ratio, jnp.mean(old_distribution.kl_divergence(distribution))
 
+        recovering = expected.recovering
         result = m_step(
             policy_params,
             learner.opt_state,
             optimizer,
             ratio_and_kl,
-            targets,
-            radii,
+            expected.targets,
+            expected.radii,
             recovering & (num_radii > 1),
             recovering,
             cost_direction,
@@ -203,7 +248,8 @@ def cppo_policy_update(algo: ml_collections.ConfigDict, policy_network: Any):
             algo.radius_margin,
         )
         ratio, kl = ratio_and_kl(result.params)
-        target = targets[-1]
+        target = expected.targets[-1]
+        solution = expected.solution
         lower_clip = 1.0 - algo.clip_coefficient
         metrics = {
             "e_step/iterations": solution.iterations,
@@ -213,10 +259,10 @@ def cppo_policy_update(algo: ml_collections.ConfigDict, policy_network: Any):
             "e_step/case": solution.case,  # 0 normal; recovery cases 1-3 (§B.5)
             "e_step/angle": solution.angle,
             "e_step/kappa": solution.kappa,
-            "e_step/radius": radius,
+            "e_step/radius": expected.radii[-1],
             "e_step/target_variance": jnp.mean((target - 1.0) ** 2),  # E[(v − 1)²]
             "e_step/target_cost": jnp.mean((target - 1.0) * cost_advantages),  # vs d′
-            "e_step/target_reward": jnp.mean((target - 1.0) * advantages),
+            "e_step/target_reward": jnp.mean((target - 1.0) * expected.advantages),
             "m_step/steps": result.steps,
             "m_step/target_index": result.target_index,
             "m_step/tracking_error": jnp.mean((target - ratio) ** 2),
@@ -227,14 +273,41 @@ def cppo_policy_update(algo: ml_collections.ConfigDict, policy_network: Any):
             "policy/ratio_min": ratio.min(),
             "policy/ratio_max": ratio.max(),
             "policy/entropy": old_distribution.entropy().mean(),
-            "constraint/episode_cost": episode_cost,
-            "constraint/violation": episode_cost - cost_limit,
-            "constraint/d_prime": d_prime,
+            "constraint/episode_cost": expected.episode_cost,
+            "constraint/violation": expected.episode_cost - hyperparams["cost_limit"],
+            "constraint/d_prime": expected.d_prime,
         }
-        learner = CPPOLearner(result.opt_state, recovering, episode_cost)
+        learner = CPPOLearner(result.opt_state, recovering, expected.episode_cost)
         return learner, result.params, metrics
 
-    return on_policy.PolicyUpdate(init=init, step=step, hyperparams=hyperparams)
+    hyperparams = {"cost_limit": jnp.float32(algo.cost_limit)}
+    return CPPOSteps(init, expectation, maximisation, hyperparams)
+
+
+def cppo_policy_update(algo: ml_collections.ConfigDict, policy_network: Any):
+    """CPPO-EM's E-step then M-step as a :class:`~on_policy.PolicyUpdate`."""
+    steps = cppo_steps(algo, policy_network)
+
+    def step(learner: CPPOLearner, policy_params, prepared: on_policy.Prepared, hyperparams):
+        expected = steps.expectation(learner, prepared, hyperparams)
+        return steps.maximisation(learner, policy_params, prepared, hyperparams, expected)
+
+    return on_policy.PolicyUpdate(init=steps.init, step=step, hyperparams=steps.hyperparams)
+
+
+def policy_phases(frame: Frame) -> dict[str, Callable[..., Any]]:
+    """The policy step's phases on the frame's state, in order, for ``update_split.py``:
+    ``"e_step": (state, prepared) -> Expectation`` and
+    ``"m_step": (state, prepared, expectation) -> (learner, params, metrics)``."""
+    steps = cppo_steps(frame.algo, frame.policy_network)
+    return {
+        "e_step": lambda state, prepared: steps.expectation(
+            state.learner, prepared, state.hyperparams
+        ),
+        "m_step": lambda state, prepared, expected: steps.maximisation(
+            state.learner, state.policy_params, prepared, state.hyperparams, expected
+        ),
+    }
 
 
 def make_frame(config: ml_collections.ConfigDict, env, env_params) -> tuple[Algorithm, Frame]:
