@@ -31,7 +31,7 @@ Program = Callable[[State], tuple[State, Any]]
 
 def has_phases(algo: str) -> bool:
     """Whether ``algo`` runs on the on-policy frame (its module's ``make_frame`` exposes the
-    phases collect, prepare, policy update and critics; trpo_lag, cpo, varcpo)."""
+    phases collect, prepare, policy update and critics; trpo_lag, cpo, varcpo, cppo)."""
     return hasattr(ALGORITHMS[algo], "make_frame")
 
 

@@ -8,7 +8,7 @@ From that state ``s`` it times, each as its own ``jax.jit(jax.vmap(...))`` progr
 separately:
 
 - update: one full ``algorithm.update(s)``;
-- for the algorithms on the on-policy frame (trpo_lag, cpo, varcpo: their modules'
+- for the algorithms on the on-policy frame (trpo_lag, cpo, varcpo, cppo: their modules'
   ``make_frame``), the frame's four phases (:mod:`jaxsafe.algorithms.on_policy`), on fixed
   inputs made once from ``s``: ``collect(s) -> (s', rollout)`` (rollout),
   ``prepare(s', rollout) -> prepared``
@@ -16,7 +16,10 @@ separately:
   ``policy_update(s', prepared)`` (CG + line search: the constraint's linearisation, the g and b
   gradients, CG on Fisher-vector products, the CPO dual and the vmapped backtracking line
   search) and ``fit_critics(s', prepared)`` (critics: epochs of minibatch steps on every
-  critic). ``update`` runs them in that order, then updates the observation normaliser, which is
+  critic); for cppo the policy step is also timed in its two parts, on the same inputs (the
+  module's ``policy_phases``): the E-step (Ĵ_C, the mode and the ratio targets at every radius)
+  and the M-step (the Adam steps on the tracking loss, from the E-step's output). ``update``
+  runs the four phases in that order, then updates the observation normaliser, which is
   not timed on its own: it is in "other", the update less the sum of the phases (which also
   absorbs what XLA saves by fusing across phase boundaries, or loses by not, and noise);
 - for the PPO family (ppo, ppo_lag, cvar_ppo), whose joint epochs are not split into phases,
@@ -71,12 +74,16 @@ DEFAULT_ENVS = ("IcyLake-v1", "PointCircle-v1")
 UPDATE = "update"
 ROLLOUT = "rollout"
 PHASES = (ROLLOUT, "advantages", "policy_step", "critics")
-"""The trust-region phases in the order ``update`` runs them (rollout is ``collect``)."""
+"""The frame's phases in the order ``update`` runs them (rollout is ``collect``)."""
+POLICY_PARTS = ("e_step", "m_step")
+"""The parts of cppo's policy step, timed apart as well (not added to the phases' sum)."""
 PHASE_TITLES = {
     ROLLOUT: "rollout",
     "advantages": "advantages",
-    "policy_step": "CG + line search",
+    "policy_step": "policy step",
     "critics": "critics",
+    "e_step": "E-step",
+    "m_step": "M-step",
 }
 
 
@@ -174,7 +181,7 @@ def frame_calls(
     collected, batch = collect()
     prepare = compile_call(functools.partial(on_policy.prepare, frame), collected, batch)
     prepared = prepare()
-    return {
+    calls = {
         UPDATE: update,
         ROLLOUT: collect,
         "advantages": prepare,
@@ -185,6 +192,13 @@ def frame_calls(
             functools.partial(on_policy.fit_critics, frame), collected, prepared
         ),
     }
+    policy_phases = getattr(ALGORITHMS[config.algo.name], "policy_phases", None)
+    if policy_phases is not None:
+        parts = policy_phases(frame)
+        calls["e_step"] = compile_call(parts["e_step"], collected, prepared)
+        expected = calls["e_step"]()
+        calls["m_step"] = compile_call(parts["m_step"], collected, prepared, expected)
+    return calls
 
 
 def rollout_calls(
@@ -256,7 +270,7 @@ def _row(split: Split) -> str:
         f"| {harness.algo_label(p)} | {p.env} | {p.num_seeds} | {p.num_envs} | "
         f"{p.num_steps} | {p.num_minibatches} | {update_s * 1e3:,.1f} | "
         f"{p.env_steps / update_s:,.0f} | "
-        + " | ".join(_ms(split, split.run_s(name)) for name in PHASES)
+        + " | ".join(_ms(split, split.run_s(name)) for name in PHASES + POLICY_PARTS)
         + f" | {_ms(split, phases_s)} | {other} | {_ms(split, split.learning_s)} | "
         f"{split.timings[UPDATE].compile_s:.1f} | {phase_compile:.1f} |"
     )
@@ -274,12 +288,12 @@ def markdown_table(splits: Sequence[Split]) -> str:
             s.point.num_seeds,
         ),
     )
-    phase_columns = " | ".join(f"{PHASE_TITLES[name]} ms" for name in PHASES)
+    phase_columns = " | ".join(f"{PHASE_TITLES[name]} ms" for name in PHASES + POLICY_PARTS)
     lines = [
         f"| algo | env | S | N | T | MB | update ms | update steps/s | {phase_columns} | "
         "phases sum ms | other ms | update − rollout ms | compile s update | "
         "compile s phases |",
-        "|---|---|---:|---:|---:|---:|" + "---:|" * (len(PHASES) + 7),
+        "|---|---|---:|---:|---:|---:|" + "---:|" * (len(PHASES) + len(POLICY_PARTS) + 7),
     ]
     lines.extend(_row(split) for split in rows)
     return "\n".join(lines)
@@ -315,9 +329,11 @@ def run_notes(args: argparse.Namespace) -> list[str]:
         "interleaved rounds of warm calls. ms (%): milliseconds and share of the full update.",
         "rollout: collect (the trust-region family's phase 1; for PPO the rollout-only program of "
         "train_throughput.py). advantages: prepare (every critic's values at s and s', GAE per "
-        "stream, episode-level estimates). CG + line search: policy_step (linearisation, g and "
-        "b, CG on Fisher-vector products, CPO dual, vmapped backtracking). critics: fit_critics "
-        "(epochs of minibatch steps on every critic).",
+        "stream, episode-level estimates). policy step: policy_step (trust-region family: "
+        "linearisation, g and b, CG on Fisher-vector products, CPO dual, vmapped backtracking; "
+        "cppo: E-step and M-step). critics: fit_critics (epochs of minibatch steps on every "
+        "critic). E-step, M-step: cppo's policy step in its two parts, each its own program "
+        "(not in the phases' sum).",
         "phases sum: the four phases' times added; other: the full update less that sum (the "
         "normaliser update, fusion across phase boundaries the separate programs miss, noise).",
         "ppo's update exposes no phases: only the full update and its rollout are timed; "

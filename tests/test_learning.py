@@ -1,6 +1,7 @@
 """Learning checks on the shipped experiment configs (slow: run with ``pytest -m slow``)."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +54,30 @@ def test_cpo_keeps_point_circle_within_its_cost_limit(tmp_path):
     metrics = _train_and_evaluate("cpo_pointcircle", tmp_path, deterministic=False)
     assert metrics["cost"].mean() <= 5.0, metrics["cost"]
     assert (metrics["return"] > 0.0).all(), metrics["return"]
+
+
+def _training_excess(workdir, limit):
+    """Mean over seeds and updates of max(0, episode cost − d) during training."""
+    rows = [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").open()]
+    return float(np.mean([max(0.0, row["episode/cost"] - limit) for row in rows]))
+
+
+@pytest.mark.slow
+def test_cppo_keeps_point_circle_within_its_cost_limit_and_recovery_cuts_violations(tmp_path):
+    """CPPO-EM at the paper's PointCircle budget (Table 1: 4 seeds × 2×10⁵ steps, d = 5), and
+    its ablation without the recovery update.
+
+    The paper reports a cost of about 15 without recovery. Measured here (docs/results.md), the
+    ablation overshoots d by 5× more during training (mean excess 1.03 vs 0.20: costs of 8–15
+    for its first 40 updates, where recovery is back under d within 5), but ends *below* the
+    recovery run's cost, at a lower return; so the comparison is on the training excess.
+    """
+    metrics = _train_and_evaluate("cppo_pointcircle", tmp_path / "recovery", deterministic=False)
+    assert metrics["cost"].mean() <= 5.0, metrics["cost"]
+    assert (metrics["return"] > 0.0).all(), metrics["return"]
+    run_experiment(
+        _experiment("cppo_pointcircle_no_recovery"), tmp_path / "none", report=lambda line: None
+    )
+    with_recovery = _training_excess(tmp_path / "recovery", 5.0)
+    without = _training_excess(tmp_path / "none", 5.0)
+    assert without > 2.0 * with_recovery, (without, with_recovery)
