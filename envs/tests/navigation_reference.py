@@ -14,7 +14,7 @@ import numpy as np
 
 def robot_step(robot: dict, action, dt, max_speed, tau_v, max_turn, tau_w) -> dict:
     """One step of the point robot; ``robot`` holds position, velocity, heading, omega."""
-    a = [0.0 if not math.isfinite(float(x)) else min(max(float(x), -1.0), 1.0) for x in action]
+    a = [min(max(float(x), -1.0), 1.0) for x in action]
     target_w = max_turn * a[1]
     omega = target_w + (robot["omega"] - target_w) * math.exp(-dt / tau_w)
     heading = (robot["heading"] + dt * omega + math.pi) % (2.0 * math.pi) - math.pi

@@ -29,7 +29,8 @@ GOAL = np.array([15.0, 15.0])
 def _reference(actions, disturbances, dt, noise_std, horizon, limit=1.0, offset=0.1):
     """Plain numpy PointHazards along ``actions`` [T, 2] with standard normal draws [T, 2]."""
     position, violated, time = np.zeros(2), False, 0
-    out = {k: [] for k in ("obs", "final", "reward", "cost", "violated", "invalid", "truncated")}
+    keys = ("obs", "final", "reward", "cost", "violated", "invalid", "terminated", "truncated")
+    out = {k: [] for k in keys}
 
     def observation(position, violated, time):
         edges = np.hypot(*(position - HAZARDS[:, :2]).T) - HAZARDS[:, 2]
@@ -43,14 +44,15 @@ def _reference(actions, disturbances, dt, noise_std, horizon, limit=1.0, offset=
         violated, time = violated or inside, time + 1
         final = observation(position, violated, time)
         truncated = time >= horizon
-        if truncated:
+        if truncated or invalid:  # an invalid action terminates the episode
             position, violated, time = np.zeros(2), False, 0
         out["obs"].append(observation(position, violated, time))
         out["final"].append(final)
         out["reward"].append(1.0 / (np.sum((final[:2] - GOAL) ** 2) + offset))
-        out["cost"].append(float(inside))
+        out["cost"].append(1.0 if invalid else float(inside))
         out["violated"].append(bool(final[-2]))
         out["invalid"].append(invalid)
+        out["terminated"].append(invalid)
         out["truncated"].append(truncated)
     return {k: np.array(v) for k, v in out.items()}
 
@@ -74,15 +76,15 @@ def _scripted(env, params, key, actions):
 
 def _script() -> np.ndarray:
     """36 actions at dt = 0.5, T = 30: straight at the goal (into D₁ from about step 15 and out
-    at step 20, the latch staying on), invalid and out-of-box actions on the way, and six steps
-    of a second episode after the truncation."""
+    at step 20, the latch staying on), out-of-box actions on the way, and six steps of a second
+    episode after the truncation, three of them invalid (each ends its episode)."""
     actions = np.ones((36, 2))
-    actions[2] = [np.nan, 1.0]
-    actions[4] = [np.inf, -np.inf]
     actions[6] = [1e30, 1e30]
     actions[8] = [3.0, 0.5]
-    actions[24] = [-np.inf, np.nan]
     actions[31] = [-2.0, 0.25]
+    actions[32] = [np.nan, 1.0]
+    actions[34] = [np.inf, -np.inf]
+    actions[35] = [-np.inf, np.nan]
     return actions
 
 
@@ -103,14 +105,15 @@ def test_steps_match_a_numpy_reference_over_a_scripted_episode():
     assert_array_equal(info["cost"], ref["cost"])
     assert_array_equal(info["violated"], ref["violated"])
     assert_array_equal(info["invalid_action"], ref["invalid"])
+    assert_array_equal(terminated, ref["terminated"])
     assert_array_equal(truncated, ref["truncated"])
-    assert not terminated.any()
     goal_distance = np.hypot(*(ref["final"][:, :2] - GOAL).T)
     assert_allclose(info["goal_distance"], goal_distance, rtol=1e-5)
     # The script does what its docstring says: an entry, an exit with the latch on, a reset.
     cost = ref["cost"][:30]
     assert cost.any() and not cost[-1] and ref["violated"][29]
     assert np.flatnonzero(ref["truncated"]).tolist() == [29]
+    assert np.flatnonzero(ref["terminated"]).tolist() == [32, 34, 35]
     assert not ref["violated"][30:].any()
 
 
@@ -122,10 +125,12 @@ def test_invalid_actions_become_zero_and_huge_ones_are_clipped():
         [[0, 0], [jnp.nan, 0], [0, jnp.inf], [-jnp.inf, jnp.nan], [1, 1], [1e30, 5], [-1, -1]],
         jnp.float32,
     )
-    obs, next_state, reward, *_, info = step(jax.random.key(1), state, actions, params)
+    obs, _, reward, terminated, _, info = step(jax.random.key(1), state, actions, params)
     assert np.isfinite(obs).all() and np.isfinite(reward).all()
-    assert info["invalid_action"].tolist() == [False, True, True, True, False, False, False]
-    position = np.asarray(next_state.position)
+    invalid = [False, True, True, True, False, False, False]
+    assert info["invalid_action"].tolist() == terminated.tolist() == invalid
+    assert_array_equal(info["cost"][1:4], 1.0)
+    position = np.asarray(info["final_observation"][:, :2])
     assert_array_equal(position[1:4], np.broadcast_to(position[0], (3, 2)))
     assert_array_equal(position[5], position[4])
     assert_allclose(position[4] - position[0], [0.25, 0.25], rtol=1e-5)

@@ -9,8 +9,10 @@ where (x, y) is the torso position after the step and v = Δ(x, y)/dt its planar
 the control step. brax's Ant supplies the physics, reset (near the origin) and unhealthy
 termination; its own locomotion reward is not used. The observation is brax's Ant observation
 with the torso position kept, so ``obs[0], obs[1]`` are x and y. Episodes are truncated after
-``episode_length`` (500) steps. The auto-reset restarts from a pool of pre-drawn brax Ant resets
-unless ``reset_pool_size=0`` (see ``jaxsafe_envs.brax_task``).
+``episode_length`` (500) steps. Finite actions are clipped to [−1, 1]⁸; an action with a
+non-finite component is replaced by zeros, flagged in ``info["invalid_action"]``, costs 1 and
+terminates the episode (:mod:`jaxsafe_envs.invalid_action`). The auto-reset restarts from a pool
+of pre-drawn brax Ant resets unless ``reset_pool_size=0`` (see ``jaxsafe_envs.brax_task``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import jax.numpy as jnp
 from brax import envs as brax_envs
 from flax import struct
 
+from jaxsafe_envs import invalid_action
 from jaxsafe_envs.brax_task import (
     DEFAULT_RESET_POOL_SIZE,
     BraxTask,
@@ -86,6 +89,7 @@ class AntCircle(BraxTask):
     ) -> tuple[jax.Array, BraxTaskState]:
         return ant.obs, BraxTaskState(brax=ant, time=jnp.int32(0))
 
+    @invalid_action.guard
     def step_env(
         self, key: jax.Array, state: BraxTaskState, action: jax.Array, params: AntCircleParams
     ) -> tuple[jax.Array, BraxTaskState, jax.Array, jax.Array, dict[str, Any]]:

@@ -79,7 +79,8 @@ class BraxTask(PooledAutoReset, environment.Environment):
     """Base of the brax CMDP tasks: spaces, horizon, the wrapped brax environment, auto-reset.
 
     A task implements ``start_episode`` (its state and observation at a given brax initial
-    state) and ``step_env``; ``reset_env`` and the auto-reset of ``step`` are built on them.
+    state) and ``step_env``, decorated with ``jaxsafe_envs.invalid_action.guard``; ``reset_env``
+    and the auto-reset of ``step`` are built on them.
 
     Args:
         brax_env: the brax environment whose ``reset``/``step`` the task calls.
@@ -117,6 +118,10 @@ class BraxTask(PooledAutoReset, environment.Environment):
 
     def observation_space(self, params=None) -> spaces.Box:
         return spaces.Box(-jnp.inf, jnp.inf, (self._observation_size,), jnp.float32)
+
+    def invalid_action_cost(self, params: Any) -> jax.Array:
+        """The cost of an invalid action (``jaxsafe_envs.invalid_action``): 1, an unsafe step."""
+        return jnp.float32(1.0)
 
     def start_episode(self, brax_state: brax_envs.State, params: Any) -> tuple[jax.Array, Any]:
         """The task's observation and state at the start of an episode from ``brax_state``."""

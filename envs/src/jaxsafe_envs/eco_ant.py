@@ -13,6 +13,10 @@ battery fraction max(B, 0)/B_max (1 at reset). ``EcoAnt-v1`` pays a sparse cost,
 depleting step; ``EcoAnt-v2`` pays the dense cost E every step. Episodes are truncated after
 ``episode_length`` steps. With ``noise_scale=0`` the task reproduces brax's Ant step for step.
 
+An action with a non-finite component is replaced by zeros (the motors then see the noise only),
+flagged in ``info["invalid_action"]``, costs at least what one valid step can (1 for v1, 4 for
+v2) and terminates the episode (:mod:`jaxsafe_envs.invalid_action`).
+
 ``reset(key)`` is brax's Ant reset of ``key``. The auto-reset inside ``step`` restarts from one
 of ``reset_pool_size`` (1024) pre-drawn brax Ant resets, picked uniformly by the bits of the
 step's reset key, which saves a ``pipeline_init`` per step under ``vmap``;
@@ -29,6 +33,7 @@ import jax.numpy as jnp
 from brax import envs as brax_envs
 from flax import struct
 
+from jaxsafe_envs import invalid_action
 from jaxsafe_envs.brax_task import (
     DEFAULT_RESET_POOL_SIZE,
     BraxTask,
@@ -110,11 +115,23 @@ class EcoAnt(BraxTask):
         state = EcoAntState(brax=ant, time=jnp.int32(0), battery=params.battery)
         return self._observation(ant.obs, state.battery, params), state
 
+    def invalid_action_cost(self, params: EcoAntParams) -> jax.Array:
+        """The cost of an invalid action (``jaxsafe_envs.invalid_action``): the most one valid
+        step can cost, 1 (sparse) or ½ · (number of motors) = 4 (dense)."""
+        most = 1.0 if self.cost_kind == "sparse" else 0.5 * self.brax_env.action_size
+        return jnp.float32(most)
+
+    @invalid_action.guard_without_replacing
     def step_env(
         self, key: jax.Array, state: EcoAntState, action: jax.Array, params: EcoAntParams
     ) -> tuple[jax.Array, EcoAntState, jax.Array, jax.Array, dict[str, Any]]:
         noise = params.noise_scale * jax.random.normal(key, action.shape)
-        applied = jnp.clip(action + noise, -1.0, 1.0)
+        # An invalid action is the zero action: a' = clip(0 + σ ε). Selected here, after the
+        # noise, so that a valid step's arithmetic is exactly what it was without the contract.
+        _, invalid = invalid_action.replace_invalid(action, self.action_space(params))
+        applied = jnp.where(
+            invalid, jnp.clip(noise, -1.0, 1.0), jnp.clip(action + noise, -1.0, 1.0)
+        )
         energy = 0.5 * jnp.sum(jnp.square(applied))
         battery = state.battery - energy
         depleted = battery <= 0.0

@@ -13,7 +13,10 @@ all-snow path costs exactly 10; a path over one ice tile costs 8.5 + 10·Bernoul
 d = 15 and α = 0.05 only the all-snow path satisfies P(C ≥ d) ≤ α while an expected-cost
 constraint prefers the ice.
 
-Actions: 0 left, 1 down, 2 right, 3 up. Observation: the one-hot position, float32. With
+Actions: 0 left, 1 down, 2 right, 3 up. An action outside {0, 1, 2, 3} (or a NaN) is replaced by
+0, flagged in ``info["invalid_action"]``, costs max(snow_cost, ice_cost + slip_cost) (10.5, the
+most a step can cost without snow noise) and terminates the episode
+(:mod:`jaxsafe_envs.invalid_action`). Observation: the one-hot position, float32. With
 ``is_slippery`` the move goes the intended way with probability ``success_rate`` and each
 perpendicular way with half the rest, as Gymnasium's FrozenLake.
 """
@@ -27,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
+
+from jaxsafe_envs import invalid_action
 
 SNOW, ICE, GOAL = 0, 1, 2
 """Tile kinds; the start tile is snow."""
@@ -167,6 +172,12 @@ class IcyLake(environment.Environment[IcyLakeState, IcyLakeParams]):
         state = IcyLakeState(position=params.start, time=jnp.int32(0))
         return self._observation(state.position), state
 
+    def invalid_action_cost(self, params: IcyLakeParams) -> jax.Array:
+        """The cost of an invalid action (``jaxsafe_envs.invalid_action``): the most a step can
+        cost without snow noise, max(snow_cost, ice_cost + slip_cost)."""
+        return jnp.maximum(params.snow_cost, params.ice_cost + params.slip_cost)
+
+    @invalid_action.guard
     def step_env(
         self, key: jax.Array, state: IcyLakeState, action: jax.Array, params: IcyLakeParams
     ) -> tuple[jax.Array, IcyLakeState, jax.Array, jax.Array, dict[str, Any]]:

@@ -7,13 +7,15 @@ with the rllab point robot (no physics integration: a heading change then a disp
 
     r = (−y' Δx + x' Δy) / (1 + | ‖(x', y')‖ − 15 |),    c = 1[|x'| > 2.5]
 
-Actions are clipped to [−1, 1] × [−0.25, 0.25]. Reset draws (x, y, ψ) ~ N(0, 0.01²). The
+Finite actions are clipped to [−1, 1] × [−0.25, 0.25]; an action with a non-finite component is
+replaced by zeros, flagged in ``info["invalid_action"]``, costs 1 and terminates the episode
+(:mod:`jaxsafe_envs.invalid_action`). Reset draws (x, y, ψ) ~ N(0, 0.01²). The
 observation keeps CPO's 9 dimensions, ``[x, y, ψ, Δx, Δy, Δψ, x, y, 0.5]`` (rllab's qpos, qvel
 and torso centre of mass), with the velocity slots holding the last displacement instead of
 rllab's frozen reset noise. (Δx, Δy) is the displacement actually made, after the position clip.
 Episodes are truncated after 50 steps (the CPPO-EM setting), or after a uniformly drawn length
 in ``[episode_length_low, episode_length_high)`` (CPO's 50–65) when the range is wider than one.
-There is no termination.
+There is no other termination.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
+
+from jaxsafe_envs import invalid_action
 
 ACTION_LOW = (-1.0, -0.25)
 ACTION_HIGH = (1.0, 0.25)
@@ -132,6 +136,11 @@ class PointCircle(environment.Environment[PointCircleState, PointCircleParams]):
         )
         return self._observation(state), state
 
+    def invalid_action_cost(self, params: PointCircleParams) -> jax.Array:
+        """The cost of an invalid action (``jaxsafe_envs.invalid_action``): 1, an unsafe step."""
+        return jnp.float32(1.0)
+
+    @invalid_action.guard
     def step_env(
         self,
         key: jax.Array,

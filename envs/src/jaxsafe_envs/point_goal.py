@@ -55,7 +55,8 @@ Each step, with ``p`` the robot's new position, ``g`` the goal, ``d = |p − g|`
 
 On reaching (``d ≤ goal_size``) a new goal is placed (keep-out against the robot's current
 position, the hazards and the vases) and ``d_prev`` becomes the distance to it: the episode goes
-on (Safety Gym's ``continue_goal``). Episodes are truncated at 1,000 steps and never terminated.
+on (Safety Gym's ``continue_goal``). Episodes are truncated at 1,000 steps and never terminated
+(but by an invalid action).
 The cost is Safety Gym's ``constrain_indicator`` form (1 for any violation in the step):
 Safety-Gymnasium's raw hazard term, ``Σ (hazard_size − |p − h|)`` over the hazards containing
 ``p``, is only its pre-indicator value.
@@ -66,8 +67,9 @@ the step. Safety Gym's vases are pushable bodies that cost on contact, displacem
 ours neither move nor block the robot.
 
 ``info``: ``cost``, ``goal_reached``, ``hazard_distance`` (distance from the robot's centre to
-the nearest hazard's edge, negative inside, +inf without hazards) and ``invalid_action`` (a
-non-finite action component was replaced by 0, see :mod:`jaxsafe_envs.point_robot`).
+the nearest hazard's edge, negative inside, +inf without hazards) and ``invalid_action``. An
+action with a non-finite component is replaced by zeros, flagged there, costs 1 and terminates
+the episode (:mod:`jaxsafe_envs.invalid_action`); finite actions are clipped to [−1, 1].
 
 Observation (float32, ``5 + 16 × groups``), Safety Gym's sensors in a network-friendly form::
 
@@ -88,7 +90,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from jaxsafe_envs import lidar, placement, point_robot
+from jaxsafe_envs import invalid_action, lidar, placement, point_robot
 from jaxsafe_envs.navigation_layout import NavigationLayout
 from jaxsafe_envs.reset_pool import PooledAutoReset
 
@@ -351,6 +353,11 @@ class PointGoal(PooledAutoReset, environment.Environment[PointGoalState, PointGo
     # Step: robot, reward, cost, goal respawn
     # ---------------------------------------------------------------------------------------
 
+    def invalid_action_cost(self, params: PointGoalParams) -> jax.Array:
+        """The cost of an invalid action (``jaxsafe_envs.invalid_action``): 1, an unsafe step."""
+        return jnp.float32(1.0)
+
+    @invalid_action.guard
     def step_env(
         self,
         key: jax.Array,
@@ -358,8 +365,7 @@ class PointGoal(PooledAutoReset, environment.Environment[PointGoalState, PointGo
         action: jax.Array,
         params: PointGoalParams,
     ) -> tuple[jax.Array, PointGoalState, jax.Array, jax.Array, dict[str, Any]]:
-        action, invalid = point_robot.sanitize_action(action)
-        robot = point_robot.step(state.robot, action, params.robot)
+        robot = point_robot.step(state.robot, point_robot.clip_action(action), params.robot)
         position = robot.position
 
         goal_distance = jnp.linalg.norm(position - state.goal)
@@ -389,7 +395,6 @@ class PointGoal(PooledAutoReset, environment.Environment[PointGoalState, PointGo
             "cost": cost,
             "goal_reached": reached,
             "hazard_distance": hazard_distance.astype(jnp.float32),
-            "invalid_action": invalid,
         }
         obs = self._observation(state, params)
         return obs, state, reward.astype(jnp.float32), jnp.bool_(False), info

@@ -16,10 +16,10 @@ d_k is ``noise_std * jax.random.normal(key, (2,))`` of the key gymnax's ``step``
 ``step_env`` (the first half of its split), so a test can replay the draws. Reward and cost are
 those of the state the step leads to. ``info["cost"]`` is c_k and
 ``info["violated"]`` is the latch, carried in the state: true from the first entry into a disc
-to the end of the episode. Episodes are truncated after T steps and never terminated: the
-paper's objective sums the reward over the whole horizon (staying at the goal keeps paying) and
-its constraint is over the whole horizon, so neither reaching the goal nor entering a disc ends
-the episode.
+to the end of the episode. Episodes are truncated after T steps and never terminated (but by an
+invalid action): the paper's objective sums the reward over the whole horizon (staying at the
+goal keeps paying) and its constraint is over the whole horizon, so neither reaching the goal
+nor entering a disc ends the episode.
 
 The paper's dt, action bounds and T were lost in extraction; ours (defaults, all options):
 
@@ -38,8 +38,9 @@ The paper's dt, action bounds and T were lost in extraction; ours (defaults, all
   it enters none in 20,000 for about 195 (step ≈ 94). A smaller dt makes the gap safe
   (dt = 0.1: no entries), a larger one makes it near certain failure (dt = 0.5: ≈ 0.66).
 - **Actions.** A finite action is clipped to the box. An action with a non-finite component
-  (NaN or ±inf) is replaced by 0 as a whole, the robot then drifts with the disturbance only,
-  and ``info["invalid_action"]`` is true; the state never becomes NaN.
+  (NaN or ±inf) is replaced by 0 as a whole (the point drifts with the disturbance only),
+  ``info["invalid_action"]`` is true, the step costs 1 and the episode terminates
+  (:mod:`jaxsafe_envs.invalid_action`); the state never becomes NaN.
 - **Observation** (float32, 4 + H + 2): ``[x, y, g_x − x, g_y − y, e₁ … e_H, violated,
   k / T]``, with e_i = ‖s − c_i‖ − r_i the signed distance to disc i's edge (negative inside).
   Position is the paper's state; the goal offset and edge distances are functions of it that a
@@ -62,6 +63,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from jaxsafe_envs import invalid_action
 from jaxsafe_envs.navigation_layout import NavigationLayout
 
 DEFAULT_HAZARDS = ((7.5, 10.0, 2.5), (10.0, 5.0, 2.5))
@@ -96,7 +98,8 @@ class PointHazards(environment.Environment[PointHazardsState, PointHazardsParams
     """The flipping paper's numerical example with its cost in ``info["cost"]``.
 
     ``info`` also holds ``violated`` (the joint-constraint latch), ``invalid_action`` (the
-    action had a non-finite component and was replaced by 0) and ``goal_distance`` (‖s − s_g‖).
+    action had a non-finite component: replaced by 0, cost 1, episode terminated) and
+    ``goal_distance`` (‖s − s_g‖).
 
     Args:
         dt: sampling time.
@@ -171,6 +174,11 @@ class PointHazards(environment.Environment[PointHazardsState, PointHazardsParams
         )
         return self._observation(state, params), state
 
+    def invalid_action_cost(self, params: PointHazardsParams) -> jax.Array:
+        """The cost of an invalid action (``jaxsafe_envs.invalid_action``): 1, an unsafe step."""
+        return jnp.float32(1.0)
+
+    @invalid_action.guard
     def step_env(
         self,
         key: jax.Array,
@@ -178,10 +186,8 @@ class PointHazards(environment.Environment[PointHazardsState, PointHazardsParams
         action: jax.Array,
         params: PointHazardsParams,
     ) -> tuple[jax.Array, PointHazardsState, jax.Array, jax.Array, dict[str, Any]]:
-        action = jnp.asarray(action, jnp.float32)
-        invalid = ~jnp.all(jnp.isfinite(action))
-        action = jnp.where(
-            invalid, 0.0, jnp.clip(action, -params.action_limit, params.action_limit)
+        action = jnp.clip(
+            jnp.asarray(action, jnp.float32), -params.action_limit, params.action_limit
         )
         disturbance = params.noise_std * jax.random.normal(key, (2,), jnp.float32)
         position = state.position + params.dt * (action + disturbance)
@@ -195,7 +201,6 @@ class PointHazards(environment.Environment[PointHazardsState, PointHazardsParams
         info = {
             "cost": inside.astype(jnp.float32),
             "violated": violated,
-            "invalid_action": invalid,
             "goal_distance": goal_distance,
         }
         return self._observation(state, params), state, reward, jnp.bool_(False), info

@@ -6,7 +6,7 @@ and a velocity servo on the hinge. Here both channels are first-order linear sys
 exactly over one control interval ``dt`` under a zero-order hold of the action (so the update is
 stable for any ``dt`` and time constant)::
 
-    a = clip(sanitize(action), -1, 1)                       # a₀ thrust, a₁ turn
+    a = clip(action, -1, 1)                                 # a₀ thrust, a₁ turn
     ω' = ω_max a₁ + (ω − ω_max a₁) e^{−dt/τ_ω}              # angular velocity
     ψ' = wrap(ψ + dt ω')                                    # heading, wrapped to [−π, π)
     u  = v_max a₀ (cos ψ', sin ψ')                           # terminal velocity of the thrust
@@ -34,9 +34,9 @@ Where it differs from the MuJoCo robot, plainly:
 - No collisions with objects (vases, other bodies): the tasks decide what touching means. Walls
   (``PointTrap``) are handled by the task's collision rule, not by the robot.
 
-Invalid actions: a non-finite component (NaN, ±inf) is replaced by 0 before the clip and the step
-reports it (the tasks put it in ``info["invalid_action"]``); huge finite values are clipped to
-±1. So the state stays finite whatever the action.
+Actions: finite values are clipped to ±1 (:func:`clip_action`). An action with a non-finite
+component never reaches the robot: the tasks replace it by zeros first
+(:mod:`jaxsafe_envs.invalid_action`).
 """
 
 from __future__ import annotations
@@ -97,12 +97,9 @@ def initial_state(position: jax.Array, heading: jax.Array) -> PointRobotState:
     )
 
 
-def sanitize_action(action: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(a, invalid)``: non-finite components of ``action`` [2] set to 0, then clipped to
-    [−1, 1]; ``invalid`` is true when any component was non-finite."""
-    action = jnp.asarray(action, jnp.float32)
-    finite = jnp.isfinite(action)
-    return jnp.clip(jnp.where(finite, action, 0.0), -1.0, 1.0), ~jnp.all(finite)
+def clip_action(action: jax.Array) -> jax.Array:
+    """``action`` [2] as float32, clipped to [−1, 1]."""
+    return jnp.clip(jnp.asarray(action, jnp.float32), -1.0, 1.0)
 
 
 def wrap_angle(angle: jax.Array) -> jax.Array:
@@ -112,7 +109,7 @@ def wrap_angle(angle: jax.Array) -> jax.Array:
 
 def step(state: PointRobotState, action: jax.Array, params: PointRobotParams) -> PointRobotState:
     """One control interval of the module docstring's equations; ``action`` [2] already
-    sanitised (see :func:`sanitize_action`)."""
+    clipped (see :func:`clip_action`)."""
     thrust, turn = action[0], action[1]
     decay_turn = jnp.exp(-params.dt / params.turn_time_constant)
     target_turn = params.max_turn_rate * turn

@@ -45,7 +45,9 @@ Each step, with ``p`` the robot's new position and ``d = |p − G|``::
     reward  = reward_distance (d_prev − d) + reward_goal 1[success]        (1.0, 10.0)
 
 ``info``: ``cost`` (1 on the death step, else 0), ``success``, ``died``, ``health`` (left, as a
-fraction), ``in_trap`` and ``invalid_action`` (a non-finite action component replaced by 0).
+fraction), ``in_trap`` and ``invalid_action``. An action with a non-finite component is replaced
+by zeros, flagged there, costs 1 (as a death) and terminates the episode
+(:mod:`jaxsafe_envs.invalid_action`); finite actions are clipped to [−1, 1].
 Truncated at 500 steps.
 
 Observation (float32, 40)::
@@ -66,7 +68,7 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from jaxsafe_envs import lidar, point_robot
+from jaxsafe_envs import invalid_action, lidar, point_robot
 from jaxsafe_envs.navigation_layout import NavigationLayout
 
 ARENA = (-3.0, -2.0, 3.0, 1.6)
@@ -236,6 +238,11 @@ class PointTrap(environment.Environment[PointTrapState, PointTrapParams]):
         )
         return self._observation(state, params), state
 
+    def invalid_action_cost(self, params: PointTrapParams) -> jax.Array:
+        """The cost of an invalid action (``jaxsafe_envs.invalid_action``): 1, as a death."""
+        return jnp.float32(1.0)
+
+    @invalid_action.guard
     def step_env(
         self,
         key: jax.Array,
@@ -243,8 +250,7 @@ class PointTrap(environment.Environment[PointTrapState, PointTrapParams]):
         action: jax.Array,
         params: PointTrapParams,
     ) -> tuple[jax.Array, PointTrapState, jax.Array, jax.Array, dict[str, Any]]:
-        action, invalid = point_robot.sanitize_action(action)
-        free = point_robot.step(state.robot, action, params.robot)
+        free = point_robot.step(state.robot, point_robot.clip_action(action), params.robot)
         robot = collide(state.robot.position, free, params.walls, params.robot_radius)
         position = robot.position
 
@@ -270,7 +276,6 @@ class PointTrap(environment.Environment[PointTrapState, PointTrapParams]):
             "died": died,
             "health": self._health_fraction(state, params),
             "in_trap": in_trap,
-            "invalid_action": invalid,
         }
         obs = self._observation(state, params)
         return obs, state, reward.astype(jnp.float32), died | success, info
