@@ -32,7 +32,7 @@ GOLDEN_FILE = Path(__file__).parent / "golden" / "runs.json"
 NUM_SEEDS = 2
 NUM_UPDATES = 3
 
-ALGORITHMS = ("ppo", "ppo_lag", "cvar_ppo", "trpo_lag", "cpo", "varcpo")
+ALGORITHMS = ("ppo", "ppo_lag", "cvar_ppo", "trpo_lag", "cpo", "varcpo", "cppo")
 ENVIRONMENTS = ("IcyLake-v1", "PointCircle-v1")
 EXTRA_RUNS = {
     # name: (algorithm, environment, extra overrides)
