@@ -17,6 +17,7 @@ import pytest
 from golden_runs import golden_config
 
 from conftest import tiny_config
+from jaxsafe import experiment
 from jaxsafe.config import ConfigError, validate
 from jaxsafe.experiment import TrainingDiverged, run_experiment
 from jaxsafe.train import make_algorithm, make_train
@@ -32,10 +33,18 @@ def _quiet(_line):
     pass
 
 
-def test_workdir_holds_config_metrics_checkpoints_and_plots(tmp_workdir):
-    config = tiny_config("ppo_lag")
+def test_workdir_holds_config_metrics_checkpoints_and_plots(tmp_workdir, monkeypatch):
+    config = tiny_config("ppo_lag")  # 3 updates: chunks of 2 and 1
     config.log.tensorboard = True
+    traced = []
+    run_some_updates = experiment.run_some_updates
+    monkeypatch.setattr(
+        experiment,
+        "run_some_updates",
+        lambda *arguments: traced.append(1) or run_some_updates(*arguments),
+    )
     run_experiment(config, tmp_workdir, report=_quiet)
+    assert len(traced) == 1  # one chunk program, the shorter last chunk included
     workdir = Path(tmp_workdir)
     assert json.loads((workdir / "config.json").read_text())["algo"]["name"] == "ppo_lag"
     rows = _rows(workdir)

@@ -1,13 +1,14 @@
 """A training run on the host: jitted chunks of updates, then logging and checkpoints.
 
-Each chunk is one compiled call of ``log.updates_per_chunk`` updates for every seed (the same
-``init``/``update`` as the fused :func:`jaxsafe.train.make_train`, so both give identical
-results). Between chunks the host writes ``metrics.jsonl`` (one row per update per seed),
-optional TensorBoard events and the progress line, and saves orbax checkpoints of the whole
-state. Running again on the same work directory resumes from the latest checkpoint that
-restores, up to a possibly larger ``total_timesteps`` (the rules: :mod:`jaxsafe.resume`). A
-non-finite metric stops the run, naming the update, and keeps the last good state as the latest
-checkpoint; Ctrl-C saves the state reached and stops with :class:`RunInterrupted`.
+Each chunk is one call of up to ``log.updates_per_chunk`` updates for every seed; every chunk,
+the shorter last one too, runs the same compiled program (of the same ``init``/``update`` as the
+fused :func:`jaxsafe.train.make_train`, so both give identical results). Between chunks the host
+writes ``metrics.jsonl`` (one row per update per seed), optional TensorBoard events and the
+progress line, and saves orbax checkpoints of the whole state. Running again on the same work
+directory resumes from the latest checkpoint that restores, up to a possibly larger
+``total_timesteps`` (the rules: :mod:`jaxsafe.resume`). A non-finite metric stops the run,
+naming the update, and keeps the last good state as the latest checkpoint; Ctrl-C saves the
+state reached and stops with :class:`RunInterrupted`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from jaxsafe.config import validate
 from jaxsafe.progress import Progress
 from jaxsafe.resume import open_workdir
 from jaxsafe.sharding import seed_sharding, shard_seeds
-from jaxsafe.train import make_algorithm, num_updates, run_updates
+from jaxsafe.train import make_algorithm, num_updates, run_some_updates
 from jaxsafe.workdir import METRICS_FILE, seed_keys
 
 
@@ -88,15 +89,18 @@ def run_experiment(
         state = init(seed_keys(config), algorithm.hyperparams)
     reached = _Reached(shard_seeds(state, sharding), done)
 
-    chunk = functools.partial(_run_chunk, algorithm)
+    capacity = min(config.log.updates_per_chunk, total)
+    chunk = functools.partial(_run_chunk, algorithm, capacity=capacity)
     logger = _MetricsLogger(workdir, config, algorithm.steps_per_update)
     saved, saving, chunks = done, None, 0
     try:
         while reached.update < total:
             done = reached.update
             count = min(config.log.updates_per_chunk, total - done)
-            new_state, metrics = chunk(reached.state, count)
-            metrics = jax.device_get(metrics)  # {name: [seeds, count]}
+            new_state, metrics = chunk(reached.state, np.int32(count))
+            metrics = {  # {name: [seeds, count]}
+                name: values[:, :count] for name, values in jax.device_get(metrics).items()
+            }
             problem = _first_non_finite(metrics)
             if problem is not None:
                 if saved != done:
@@ -153,9 +157,10 @@ def _silent(_line: str) -> None:
     pass
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2))
-def _run_chunk(algorithm: Algorithm, state: Any, count: int):
-    return jax.vmap(lambda state: run_updates(algorithm, state, count))(state)
+@functools.partial(jax.jit, static_argnums=0, static_argnames="capacity")
+def _run_chunk(algorithm: Algorithm, state: Any, count: jax.Array, capacity: int):
+    """Every seed's next ``count`` updates: one program for every chunk of the run."""
+    return jax.vmap(lambda state: run_some_updates(algorithm, state, count, capacity))(state)
 
 
 def _first_non_finite(metrics: dict[str, np.ndarray]) -> tuple[int, int, str] | None:

@@ -50,6 +50,26 @@ def run_updates(algorithm: Algorithm, state: Any, count: int) -> tuple[Any, dict
     return jax.lax.scan(lambda state, _: algorithm.update(state), state, None, count)
 
 
+def run_some_updates(
+    algorithm: Algorithm, state: Any, count: jax.Array, capacity: int
+) -> tuple[Any, dict[str, jax.Array]]:
+    """The first ``count`` (traced, at most ``capacity``) updates from ``state``.
+
+    One compiled program serves every chunk of a run, the last, shorter one included. The
+    metrics have a leading ``[capacity]`` axis whose rows past ``count`` are zeros. Each
+    update is the same computation as in :func:`run_updates`, so the results are identical.
+    """
+    metric_shapes = jax.eval_shape(algorithm.update, state)[1]
+    metrics = jax.tree.map(lambda m: jnp.zeros((capacity, *m.shape), m.dtype), metric_shapes)
+
+    def one_update(index, carry):
+        state, metrics = carry
+        state, new = algorithm.update(state)
+        return state, jax.tree.map(lambda rows, row: rows.at[index].set(row), metrics, new)
+
+    return jax.lax.fori_loop(0, count, one_update, (state, metrics))
+
+
 def hyperparams_with(algorithm: Algorithm, overrides: dict[str, Any]) -> dict[str, jax.Array]:
     """The algorithm's hyper-parameters with ``overrides`` (possibly traced) put in."""
     unknown = sorted(set(overrides) - set(algorithm.hyperparams))
