@@ -27,6 +27,8 @@ from typing import Any
 
 import jax
 
+from jaxsafe import compilation_cache
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -48,6 +50,36 @@ def add_report_flags(parser: argparse.ArgumentParser) -> None:
         "benchmarks/results/<script>_<device>.md (re-measured points replace theirs)",
     )
     parser.add_argument("--note", action="append", default=[], help="a note for the report")
+    parser.add_argument(
+        "--compilation-cache",
+        metavar="DIR|off",
+        help="the persistent XLA compilation cache (default: JAX_COMPILATION_CACHE_DIR, else "
+        "~/.cache/jaxsafe/xla); programs loaded from it report a load time as their compile "
+        "time, and the report says how many were: use 'off' to time compilation itself",
+    )
+
+
+class CompilationCache:
+    """The persistent compilation cache of a benchmark run, and how many programs it served."""
+
+    def __init__(self, setting: str | None):
+        self.directory = compilation_cache.configure(setting)
+        self.hits = 0
+        jax.monitoring.register_event_listener(self._count)
+
+    def _count(self, event: str, **_: Any) -> None:
+        if event == "/jax/compilation_cache/cache_hits":
+            self.hits += 1
+
+    def notes(self, command: str) -> list[str]:
+        """A note for the report when some compile times of ``command`` are cache loads."""
+        if not self.hits:
+            return []
+        return [
+            f"{self.hits} program(s) of `{command}` were loaded from the "
+            f"persistent compilation cache ({self.directory}): their compile s is a load time "
+            "(--compilation-cache off times compilation itself)."
+        ]
 
 
 def device_header(extra: Mapping[str, str] | None = None) -> dict[str, str]:

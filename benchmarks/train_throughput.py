@@ -494,13 +494,15 @@ def _key(m: Measurement) -> tuple[str, str, str, int, int, int]:
 def main(argv: Sequence[str]) -> None:
     """Runs the selected measurements, merges them if asked, prints and writes the report."""
     args = parse_args(argv)
+    cache = reporting.CompilationCache(args.compilation_cache)
     warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
     path = args.report_path
     rows, notes, commands = reporting.load_report(path) if args.append else ([], [], [])
     new_measurements, skipped = run(args)
     merged = list({_key(m): m for m in [*map(_from_json, rows), *new_measurements]}.values())
-    notes = list(dict.fromkeys([*notes, *run_notes(args, merged), *skipped]))
-    commands = [*commands, reporting.command_line(__file__, argv)]
+    command = reporting.command_line(__file__, argv)
+    notes = list(dict.fromkeys([*notes, *run_notes(args, merged), *skipped, *cache.notes(command)]))
+    commands = [*commands, command]
     table = markdown_table(merged)
     reporting.publish(
         path,

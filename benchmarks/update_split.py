@@ -381,6 +381,7 @@ def _key(split: Split) -> tuple[str, str, str, int, int, int]:
 def main(argv: Sequence[str]) -> None:
     """Measures every selected point, merges them if asked, prints and writes the report."""
     args = parse_args(argv)
+    cache = reporting.CompilationCache(args.compilation_cache)
     warnings.filterwarnings("ignore", message="Brax System, piplines and environments")
     path = args.report_path
     rows, notes, commands = reporting.load_report(path) if args.append else ([], [], [])
@@ -392,8 +393,9 @@ def main(argv: Sequence[str]) -> None:
                     splits.append(measure(algo, env, num_envs, num_seeds, args))
                     print(_row(splits[-1]), flush=True)
     merged = list({_key(s): s for s in [*map(_from_json, rows), *splits]}.values())
-    notes = list(dict.fromkeys([*notes, *run_notes(args)]))
-    commands = [*commands, reporting.command_line(__file__, argv)]
+    command = reporting.command_line(__file__, argv)
+    notes = list(dict.fromkeys([*notes, *run_notes(args), *cache.notes(command)]))
+    commands = [*commands, command]
     table = markdown_table(merged)
     reporting.publish(
         path,

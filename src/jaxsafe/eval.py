@@ -6,7 +6,8 @@ and skipped): every seed runs N complete episodes from fresh resets. Prints a ta
 ``DIR/eval.json`` and the environment's pictures under ``DIR/eval/`` (see
 :func:`jaxsafe.evaluation.evaluate_run`). Failures print one line and exit with the status of
 :mod:`jaxsafe.cli_errors`: 2 for a bad flag or a missing run, checkpoint or work directory, 4
-when the disk refuses, 130 on Ctrl-C.
+when the disk refuses, 130 on Ctrl-C. Compiled programs are kept in the persistent compilation
+cache (:mod:`jaxsafe.compilation_cache`), as ``jaxsafe-run`` does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 
 from absl import app, flags
 
+from jaxsafe import compilation_cache
 from jaxsafe.cli_errors import exit_on_error, parse_flags
 from jaxsafe.evaluation import evaluate_run, format_table
 
@@ -24,12 +26,14 @@ _DETERMINISTIC = flags.DEFINE_bool(
     "deterministic", False, "Act with the policy's mode instead of sampling."
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the evaluation's random key.")
+_COMPILATION_CACHE = flags.DEFINE_string("compilation_cache", None, compilation_cache.FLAG_HELP)
 flags.mark_flags_as_required(["workdir"])
 
 
 def main(argv: list[str]) -> None:
     del argv  # parse_flags refuses positional arguments
     with exit_on_error():
+        compilation_cache.configure(_COMPILATION_CACHE.value)
         evaluation = evaluate_run(
             _WORKDIR.value, _EPISODES.value, _DETERMINISTIC.value, _SEED.value
         )

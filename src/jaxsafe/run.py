@@ -12,6 +12,10 @@ summary table. Running the same command again resumes from the latest checkpoint
 locked, so new fields are accepted here and :func:`jaxsafe.config.validate` then rejects any
 that is not in the schema, with the closest valid name.
 
+Compiled programs are kept in a persistent cache (:mod:`jaxsafe.compilation_cache`,
+``~/.cache/jaxsafe/xla`` unless ``--compilation_cache DIR`` or ``--compilation_cache off``), so a
+second run of the same config starts without compiling.
+
 ``--list`` prints the algorithms, environments and shipped experiment configs, one line each;
 ``--dry-run`` prints the resolved config and its batch arithmetic without compiling or writing
 anything (``--workdir`` is then not needed).
@@ -22,7 +26,7 @@ from __future__ import annotations
 from absl import app, flags
 from ml_collections import config_flags
 
-from jaxsafe import catalog, dry_run
+from jaxsafe import catalog, compilation_cache, dry_run
 from jaxsafe.cli_errors import exit_on_error, parse_flags
 from jaxsafe.config import validate
 from jaxsafe.experiment import run_experiment
@@ -51,6 +55,7 @@ _DRY_RUN = flags.DEFINE_bool(
     "updates, env steps per seed, seeds), then exit without compiling or writing.",
 )
 flags.DEFINE_alias("dry-run", "dry_run")
+_COMPILATION_CACHE = flags.DEFINE_string("compilation_cache", None, compilation_cache.FLAG_HELP)
 
 
 def main(argv: list[str]) -> None:
@@ -68,6 +73,7 @@ def main(argv: list[str]) -> None:
             validate(_CONFIG.value)
             print(dry_run.describe(_CONFIG.value))
             return
+        compilation_cache.configure(_COMPILATION_CACHE.value)
         run_experiment(
             _CONFIG.value, _WORKDIR.value, allow_inexact_resume=_ALLOW_INEXACT_RESUME.value
         )
