@@ -337,12 +337,13 @@ def _mib(value: int | None, digits: int = 0) -> str:
     return "" if value is None else f"{value / MIB:,.{digits}f}"
 
 
-def _row(m: Measurement) -> str:
+def _row(m: Measurement, over_sequential: float | None) -> str:
     """One markdown table row."""
     p = m.point
+    speedup = "" if over_sequential is None else f"{over_sequential:.2f}"
     return (
         f"| {algo_label(p)} | {p.env} | {p.num_seeds} | {p.num_envs} | {p.num_steps} | "
-        f"{p.num_minibatches} | {p.updates} | {m.steps_per_s(m.train):,.0f} | "
+        f"{p.num_minibatches} | {p.updates} | {m.steps_per_s(m.train):,.0f} | {speedup} | "
         f"{m.steps_per_s(m.rollout):,.0f} | {m.ratio:.2f} | {m.train.compile_s:.1f} | "
         f"{m.rollout.compile_s:.1f} | {_mib(m.train.peak_bytes)} | {_mib(m.rollout.peak_bytes)} | "
         f"{_mib(m.train.xla_bytes, 1)} |"
@@ -370,13 +371,31 @@ def markdown_table(measurements: Sequence[Measurement]) -> str:
     )
     memory = _memory_label(rows)
     lines = [
-        "| algo | env | S | N | T | MB | K | train steps/s | rollout steps/s | train/rollout | "
-        f"train compile s | rollout compile s | {memory} train | {memory} rollout | "
-        "XLA MiB train |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| algo | env | S | N | T | MB | K | train steps/s | × S sequential | rollout steps/s | "
+        f"train/rollout | train compile s | rollout compile s | {memory} train | "
+        f"{memory} rollout | XLA MiB train |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    lines.extend(_row(m) for m in rows)
+    lines.extend(_row(m, _over_sequential(m, rows)) for m in rows)
     return "\n".join(lines)
+
+
+def _over_sequential(m: Measurement, measurements: Sequence[Measurement]) -> float | None:
+    """How much faster ``S`` vmapped seeds train than ``S`` runs of one seed one after another
+    (the same total steps): the S-seed point's train steps/s over the 1-seed point's at the
+    same algorithm, environment, overrides and batch; ``None`` without that 1-seed point."""
+    p = m.point
+    for single in measurements:
+        q = single.point
+        if q.num_seeds == 1 and (q.algo, q.env, q.variant, q.num_envs, q.num_steps) == (
+            p.algo,
+            p.env,
+            p.variant,
+            p.num_envs,
+            p.num_steps,
+        ):
+            return m.steps_per_s(m.train) / single.steps_per_s(single.train)
+    return None
 
 
 def _to_json(m: Measurement) -> dict[str, Any]:
@@ -415,6 +434,9 @@ def run_notes(args: argparse.Namespace, measurements: Sequence[Measurement]) -> 
         "epoch; K: updates per timed call. A call runs S x N x T x K environment steps.",
         "train steps/s: environment steps per second of the fastest warm call of K full updates "
         "(rollout, critics and GAE, penalty, epochs of minibatch steps, normaliser).",
+        "× S sequential: train steps/s of the S vmapped seeds over that of one seed at the same "
+        "algorithm, environment and batch: how much faster S seeds train as one program than as "
+        "S runs of one seed after another (the same total steps, compilation apart).",
         "rollout steps/s: the same rollouts alone, with the algorithm's behaviour policy (the "
         "ceiling). train/rollout: their ratio, the share of a training call spent rolling out.",
         "compile s: first call (lower + compile + run) less the fastest warm call.",
@@ -475,7 +497,7 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], list[str]]:
             try:
                 for m in measure_algo_env(algo, env, args, rollouts):
                     measurements.append(m)
-                    print(_row(m), flush=True)
+                    print(_row(m, _over_sequential(m, measurements)), flush=True)
             except OverrideError:
                 raise
             except Exception as error:  # a failing combination is reported and skipped
