@@ -1,4 +1,4 @@
-"""``jaxsafe-eval --workdir DIR [--episodes N] [--deterministic] [--seed S]``
+"""``jaxsafe-eval --workdir DIR [--episodes N] [--deterministic] [--seed S] [--budget B]``
 (or ``python -m jaxsafe.eval``).
 
 Evaluates the newest checkpoint of a training run that restores (a newer, damaged one is named
@@ -20,6 +20,7 @@ import sys
 from absl import app, flags
 
 from jaxsafe.cli_errors import exit_on_error, parse_flags
+from jaxsafe.config import validate
 from jaxsafe.evaluation import evaluate_run, format_table
 from jaxsafe.flip_report import evaluate_family, format_report, write_report
 from jaxsafe.workdir import load_run, read_config
@@ -30,6 +31,12 @@ _DETERMINISTIC = flags.DEFINE_bool(
     "deterministic", False, "Act with the policy's mode instead of sampling."
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the evaluation's random key.")
+_BUDGET = flags.DEFINE_float(
+    "budget",
+    None,
+    "flip runs only: the LP's budget (d, or α with algo.budget_coordinate=violation) instead "
+    "of the run's algo.budget.",
+)
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -52,6 +59,9 @@ def main(argv: list[str]) -> None:
 def _evaluate_family() -> None:
     """A ``flip`` run: every member, the LP's mixture in both modes, ``flip.{json,md,png}``."""
     run = load_run(_WORKDIR.value)
+    if _BUDGET.value is not None:
+        run.config.algo.budget = _BUDGET.value
+        validate(run.config)
     for update, reason in run.skipped:
         print(f"warning: skipped the checkpoint after update {update}: {reason}", file=sys.stderr)
     report = evaluate_family(run, _EPISODES.value, _SEED.value, _DETERMINISTIC.value)
