@@ -44,6 +44,7 @@ EXTRA_RUNS = {
     ),
     "varcpo-adaptive/IcyLake-v1": ("varcpo", "IcyLake-v1", {"algo.max_kl_mode": "adaptive"}),
     "cvar_ppo-top_k/IcyLake-v1": ("cvar_ppo", "IcyLake-v1", {"algo.variant": "top_k"}),
+    "flip/IcyLake-v1": ("flip", "IcyLake-v1", {"algo.cost_limits": (1.0, 10.0)}),
 }
 
 

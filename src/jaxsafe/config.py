@@ -90,13 +90,20 @@ class ConfigError(ValueError):
     """An invalid config value; the message names the field and the value."""
 
 
-def make_config(algo_name: str, env_name: str, **env_kwargs: Any) -> ml_collections.ConfigDict:
-    """The full config of ``algo_name`` on ``env_name`` with every default filled in."""
+def make_config(
+    algo_name: str, env_name: str, *, base: str | None = None, **env_kwargs: Any
+) -> ml_collections.ConfigDict:
+    """The full config of ``algo_name`` on ``env_name`` with every default filled in.
+
+    ``base`` picks the base algorithm of a wrapping algorithm (one whose module names its
+    ``BASE_FIELD``, e.g. ``flip``); its fields are then the base algorithm's and its own.
+    """
     if algo_name not in ALGORITHMS:
         raise ConfigError(
             f"algo.name: unknown algorithm {algo_name!r}; valid: {sorted(ALGORITHMS)}"
         )
-    algo = ALGORITHMS[algo_name].default_config()
+    module = ALGORITHMS[algo_name]
+    algo = module.default_config() if base is None else module.default_config(base)
     algo.name = algo_name
     config = ml_collections.ConfigDict(
         {
@@ -161,7 +168,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for field in algo:
         if field in RENAMED:
             _check(False, f"algo.{field}", algo[field], f"renamed: use {RENAMED[field]}")
-    _check_fields(config, make_config(algo.name, config.env.name), "config")
+    base_field = getattr(module, "BASE_FIELD", None)
+    base = algo.get(base_field) if base_field is not None else None
+    if base_field is not None:
+        _check(
+            base in module.BASES,
+            f"algo.{base_field}",
+            base,
+            f"unknown base algorithm; valid: {sorted(module.BASES)}",
+        )
+    _check_fields(config, make_config(algo.name, config.env.name, base=base), "config")
     _check(config.num_seeds >= 1, "num_seeds", config.num_seeds, "must be at least 1")
     module.validate(algo, _check)
     steps = module.steps_per_update(algo)

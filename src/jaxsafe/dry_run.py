@@ -60,10 +60,17 @@ def batch_arithmetic(config: ml_collections.ConfigDict) -> str:
         + (f" (the last {left:,} steps are not run)" if left else "")
     )
     lines.append(f"env steps per seed: {updates:,} × {batch:,} = {updates * batch:,}")
-    lines.append(
-        f"seeds: {config.num_seeds}, trained as one program: "
-        f"{config.num_seeds * updates * batch:,} env steps in all"
-    )
+    if "cost_limits" in algo:  # a flip family: S members per seed (env steps per member)
+        members = len(algo.cost_limits)
+        lines.append(
+            f"seeds: {config.num_seeds} × {members} members (algo.cost_limits), trained as one "
+            f"program: {config.num_seeds * members * updates * batch:,} env steps in all"
+        )
+    else:
+        lines.append(
+            f"seeds: {config.num_seeds}, trained as one program: "
+            f"{config.num_seeds * updates * batch:,} env steps in all"
+        )
     per_call = config.log.updates_per_chunk
     lines.append(
         f"compiled calls: {math.ceil(updates / per_call):,} of up to {per_call} updates "

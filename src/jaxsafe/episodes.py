@@ -11,6 +11,8 @@ returns::
     length            L   = number of steps
     counters          Σ_t x_t for every boolean info flag x (IcyLake's ``entered_ice`` and
                       ``slipped``, EcoAnt's ``depleted``)
+    first cost step   K   = min{t : c_t > 0} (0-based), L when no step costs: the episode
+                      violates within T steps iff K < min(T, L)
 
 and, optionally, a per-step recording of the environment state (positions for pictures, brax
 pipeline states for a replay). Seeds are a ``jax.vmap`` of the caller, as in training.
@@ -41,6 +43,7 @@ class EpisodeResults(NamedTuple):
       discounted_cost: ``Σ_t γ_c^t c_t``.
       length: int32 number of steps.
       counters: info flag name to ``Σ_t x_t`` (float32) over the episode.
+      first_cost_step: int32 steps before the first one with a cost (``length`` if none).
     """
 
     episode_return: jax.Array
@@ -48,6 +51,7 @@ class EpisodeResults(NamedTuple):
     discounted_cost: jax.Array
     length: jax.Array
     counters: dict[str, jax.Array]
+    first_cost_step: jax.Array
 
 
 class _LoopState(NamedTuple):
@@ -140,6 +144,7 @@ def run_episodes(
             discounted_cost=zeros,
             length=jnp.zeros((num_episodes,), jnp.int32),
             counters={name: zeros for name in counter_names},
+            first_cost_step=jnp.zeros((num_episodes,), jnp.int32),
         ),
         recording=recording,
     )
@@ -165,12 +170,14 @@ def run_episodes(
             return total + jnp.where(active, x, 0).astype(total.dtype)
 
         totals = loop.totals
+        clean = (totals.first_cost_step == totals.length) & (info["cost"] <= 0)
         totals = EpisodeResults(
             episode_return=add(totals.episode_return, reward),
             episode_cost=add(totals.episode_cost, info["cost"]),
             discounted_cost=add(totals.discounted_cost, loop.cost_discount_factor * info["cost"]),
             length=add(totals.length, jnp.ones_like(totals.length)),
             counters={name: add(total, info[name]) for name, total in totals.counters.items()},
+            first_cost_step=add(totals.first_cost_step, clean),
         )
 
         # Environments whose episode had already ended stay where they were.

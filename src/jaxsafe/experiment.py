@@ -80,7 +80,7 @@ def run_experiment(
     progress = Progress(
         total,
         algorithm.steps_per_update,
-        config.num_seeds,
+        config.num_seeds * algorithm.members,
         report if config.log.progress else _silent,
     )
     progress.compiling(f"{config.algo.name} on {config.env.name}", config.log.updates_per_chunk)
@@ -127,7 +127,7 @@ def run_experiment(
     finally:
         checkpointer.close()
         logger.close()
-    _finish(workdir, config, report)
+    _finish(workdir, config, algorithm, report)
     return reached.state
 
 
@@ -167,9 +167,9 @@ def _first_non_finite(metrics: dict[str, np.ndarray]) -> tuple[int, int, str] | 
     """``(update index, seed, metric)`` of the earliest non-finite value, or ``None``."""
     found = None
     for name, values in sorted(metrics.items()):
-        positions = np.argwhere(~np.isfinite(values))  # rows of (seed, update index)
+        positions = np.argwhere(~np.isfinite(values))  # rows of (seed, update index[, member])
         if len(positions):
-            seed, index = positions[positions[:, 1].argmin()]
+            seed, index = positions[positions[:, 1].argmin()][:2]
             if found is None or index < found[0]:
                 found = (int(index), int(seed), name)
     return found
@@ -191,16 +191,23 @@ class _MetricsLogger:
             ]
 
     def write(self, done: int, metrics: dict[str, np.ndarray]) -> None:
-        seeds, count = next(iter(metrics.values())).shape
+        """Rows of ``metrics`` ``{name: [seeds, count]}``, or ``[seeds, count, members]`` for a
+        family (:attr:`Algorithm.members`), whose rows also carry ``member``."""
+        seeds, count, *family = next(iter(metrics.values())).shape
+        members = [(member, {"member": member}) for member in range(family[0])] if family else []
         for index in range(count):
             update = done + index + 1
             env_steps = update * self._steps_per_update
             for seed in range(seeds):
-                values = {name: float(array[seed, index]) for name, array in metrics.items()}
-                row = {"update": update, "seed": seed, "env_steps": env_steps, **values}
-                self._file.write(json.dumps(row) + "\n")
-                for name, value in values.items() if self._writers else ():
-                    self._writers[seed].add_scalar(name, value, env_steps)
+                for member, label in members or [((), {})]:
+                    values = {
+                        name: float(array[seed, index][member]) for name, array in metrics.items()
+                    }
+                    row = {"update": update, "seed": seed, **label, "env_steps": env_steps}
+                    self._file.write(json.dumps({**row, **values}) + "\n")
+                    tag = f"member_{member}/" if label else ""
+                    for name, value in values.items() if self._writers else ():
+                        self._writers[seed].add_scalar(tag + name, value, env_steps)
         self._file.flush()
 
     def close(self) -> None:
@@ -209,18 +216,35 @@ class _MetricsLogger:
             writer.close()
 
 
-def _finish(workdir: Path, config: ml_collections.ConfigDict, report) -> None:
-    """Plots per seed with a mean ± std band, and the summary table."""
-    counts = [seed.get("episode/count") for seed in plotting.load_metrics(workdir).values()]
+def _finish(workdir: Path, config: ml_collections.ConfigDict, algorithm: Algorithm, report) -> None:
+    """Plots per seed with a mean ± std band, and the summary table; for a family, the plots
+    of each member under ``plots/member_<i>/`` and one table per member."""
+    members = range(algorithm.members) if algorithm.member_policy is not None else [None]
+    data = {member: plotting.load_metrics(workdir, member=member) for member in members}
+    counts = [seed.get("episode/count") for run in data.values() for seed in run.values()]
     if not any(count is not None and np.nansum(count) > 0 for count in counts):
         report("no episode finished during training: no plots or summary")
         return
     references = plot_references(config)
-    lines = {metric: value for metric, (value, _) in references.items()}
-    labels = {metric: label for metric, (_, label) in references.items()}
-    for path in plotting.plot_run(workdir, reference_lines=lines, reference_labels=labels):
-        report(f"wrote {path}")
-    report(plotting.summary_table(workdir))
+    for member in members:
+        lines = {metric: value for metric, (value, _) in references.items()}
+        labels = {metric: label for metric, (_, label) in references.items()}
+        output_dir = None
+        if member is not None:
+            limit = float(config.algo.cost_limits[member])
+            lines["episode/cost"], labels["episode/cost"] = limit, "cost limit d"
+            output_dir = workdir / "plots" / f"member_{member}"
+            report(f"member {member} (cost limit {limit:g}):")
+        paths = plotting.plot_run(
+            workdir,
+            output_dir=output_dir,
+            reference_lines=lines,
+            reference_labels=labels,
+            member=member,
+        )
+        for path in paths:
+            report(f"wrote {path}")
+        report(plotting.summary_table(workdir, member=member))
 
 
 def plot_references(config: ml_collections.ConfigDict) -> dict[str, tuple[float, str]]:

@@ -47,11 +47,12 @@ Metrics = dict[int, dict[str, np.ndarray]]
 # ---------------------------------------------------------------------------------------------
 
 
-def load_metrics(workdir: str | PathLike[str]) -> Metrics:
+def load_metrics(workdir: str | PathLike[str], member: int | None = None) -> Metrics:
     """Reads ``<workdir>/metrics.jsonl`` into per-seed arrays.
 
     Args:
       workdir: the run's work directory.
+      member: for a family's run (rows with ``member``), that member's rows only.
 
     Returns:
       ``{seed: {metric: array [U_seed]}}``, seeds ascending, each array over that seed's
@@ -69,6 +70,8 @@ def load_metrics(workdir: str | PathLike[str]) -> Metrics:
     rows = _read_rows(Path(workdir) / METRICS_FILE)
     latest: dict[int, dict[int, dict[str, Any]]] = {}
     for row in rows:
+        if member is not None and row.get("member") != member:
+            continue
         latest.setdefault(int(row["seed"]), {})[int(row["update"])] = row
     return {seed: _columns(latest[seed]) for seed in sorted(latest)}
 
@@ -190,6 +193,7 @@ def plot_run(
     *,
     reference_lines: Mapping[str, float] | None = None,
     reference_labels: Mapping[str, str] | None = None,
+    member: int | None = None,
 ) -> list[Path]:
     """Plots learning curves of a run, one PNG per metric.
 
@@ -208,13 +212,14 @@ def plot_run(
       reference_labels: metric name to the name of its level in the legend, shown as
         ``"<name> = <level>"`` (e.g. ``{"constraint/var_exceedance": "α"}``); by default
         ``"reference <level>"``.
+      member: for a family's run, the member whose curves to plot (:func:`load_metrics`).
 
     Returns:
       The written paths, ``<output_dir>/<metric with "/" replaced by "_">.png``, in the order
       of ``metrics``.
     """
     workdir = Path(workdir)
-    data = load_metrics(workdir)
+    data = load_metrics(workdir, member)
     output_dir = workdir / "plots" if output_dir is None else Path(output_dir)
     reference_lines = reference_lines or {}
     reference_labels = reference_labels or {}
@@ -338,6 +343,7 @@ def summary_table(
     workdir: str | PathLike[str],
     metrics: str | Sequence[str] = DEFAULT_METRICS,
     last_fraction: float = 0.1,
+    member: int | None = None,
 ) -> str:
     """Tabulates each metric averaged over the end of training, per seed and across seeds.
 
@@ -351,6 +357,7 @@ def summary_table(
       metrics: metric names; ``constraint/var_exceedance`` is added when present, and metrics
         with no present value in any seed are left out.
       last_fraction: fraction of each seed's updates to average over, in ``(0, 1]``.
+      member: for a family's run, the member to tabulate (:func:`load_metrics`).
 
     Returns:
       A multi-line plain-text table (no trailing newline), ready to print.
@@ -360,7 +367,7 @@ def summary_table(
     """
     if not 0.0 < last_fraction <= 1.0:
         raise ValueError(f"last_fraction must be in (0, 1], got {last_fraction}")
-    data = load_metrics(workdir)
+    data = load_metrics(workdir, member)
     names = [m for m in _metric_names(metrics) if _present(data, m)]
     if not names:
         raise ValueError(f"none of {list(metrics)} is present in {Path(workdir) / METRICS_FILE}")

@@ -186,16 +186,16 @@ def _check_continuation(
 
 
 def rewind_metrics(path: Path, update: int) -> None:
-    """Rewrites ``metrics.jsonl`` to one row per (update, seed) up to ``update``: later rows
-    (logged after the last checkpoint) and unreadable ones go, and of repeated rows the last
-    stays. The lines are kept verbatim; the file is replaced atomically."""
+    """Rewrites ``metrics.jsonl`` to one row per (update, seed[, member]) up to ``update``:
+    later rows (logged after the last checkpoint) and unreadable ones go, and of repeated rows
+    the last stays. The lines are kept verbatim; the file is replaced atomically."""
     if not path.exists():
         return
-    rows: dict[tuple[int, int], str] = {}
+    rows: dict[tuple[int, int, int], str] = {}
     for line in path.read_text().splitlines():
         try:
             row = json.loads(line)
-            key = (int(row["update"]), int(row["seed"]))
+            key = (int(row["update"]), int(row["seed"]), int(row.get("member", 0)))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             continue
         if key[0] <= update:

@@ -54,3 +54,9 @@ class Algorithm:
     """d of the reported event C_γ ≥ d (training's ``episode/cost_exceedance``, evaluation's
     ``var_exceedance``): a risk-constrained algorithm's own VaR threshold, else the config's
     ``log.cost_threshold``, else ``None``."""
+    members: int = 1
+    """Independent learners trained side by side per seed (the flipping family's S members,
+    :mod:`jaxsafe.algorithms.flip`); with more than one, every metric has a trailing ``[S]``
+    axis and ``metrics.jsonl`` a row per update, seed and member."""
+    member_policy: Callable[[Any, jax.Array], Policy] | None = None
+    """``(state, i) -> Policy`` of member ``i`` (one seed's state), for a family."""
