@@ -43,7 +43,7 @@ terminating failure c ∈ {0, 1}: V_C^π(μ) ≤ χ (eq. 1), χ = ``cost_limit``
 - V̂_C is the mean undiscounted cost of the batch's finished episodes (with a binary,
   terminating failure: the fraction that failed), kept from the last batch that finished one;
 - Q_C(s, a) = sigmoid(f(s, a)) ∈ [0, 1] (a failure probability; the targets lie in [0, 1] for
-  binary c), on the normalised observation and the action clipped to the action box;
+  binary c), on the normalised observation and the action (clipped to the box, or one-hot);
 - γ of Q_C, ε and λ′ is ``cost_discount``;
 - ``eval_rejection_sampling``: the public policy of a state (evaluation, ``load_policy``) acts
   by rejection sampling too (default), or plainly by π_φ;
@@ -52,7 +52,7 @@ terminating failure c ∈ {0, 1}: V_C^π(μ) ≤ χ (eq. 1), χ = ``cost_limit``
 
 Failures during training are the headline metric: ``failures/cumulative`` counts every failure
 (Σ c over the training batches) since the start of training and is part of the checkpointed
-state. Continuous (``Box``) action spaces only.
+state. Q_C sees a continuous action clipped to the action box, a discrete one one-hot.
 """
 
 from __future__ import annotations
@@ -307,7 +307,8 @@ def rejection_policy(
             candidates = candidates.at[0].set(distribution.mode())
         observations = jnp.broadcast_to(observation, (num_candidates, *observation.shape))
         choice = rejection_choice(q_values(q_params, observations, candidates), epsilon)
-        action = jnp.take_along_axis(candidates, choice.index[None, :, None], axis=0)[0]
+        index = choice.index.reshape(1, -1, *(1,) * (candidates.ndim - 2))
+        action = jnp.take_along_axis(candidates, index, axis=0)[0]
         extras = {
             "log_prob": distribution.log_prob(action),
             "rejections": choice.rejections,
@@ -396,22 +397,28 @@ class CSC:
     policy_network: nn.Module
     critic_network: SafetyCritic
     optimizer: optax.GradientTransformation
-    action_low: jax.Array
-    action_high: jax.Array
+    action_space: spaces.Box | spaces.Discrete
     observation_shape: tuple[int, ...]
 
     def q_values(self, params: Any, observation: jax.Array, action: jax.Array) -> jax.Array:
         """Q_C(s, a) on normalised ``observation [..., D]`` and ``action [..., A]``."""
-        action = jnp.clip(action, self.action_low, self.action_high)
-        return self.critic_network.apply(params, observation, action)
+        return self.critic_network.apply(params, observation, self.encode(action))
+
+    def encode(self, action: jax.Array) -> jax.Array:
+        """A Box action clipped to the box; a Discrete one one-hot."""
+        space = self.action_space
+        if isinstance(space, spaces.Discrete):
+            return jax.nn.one_hot(action, space.n)
+        return jnp.clip(action, jnp.asarray(space.low), jnp.asarray(space.high))
 
     def init_learner(self, key: jax.Array, hyperparams: Hyperparams) -> CSCLearner:
         """The learner before the first update (an empty ring)."""
         algo = self.algo
         key_critic, key = jax.random.split(key)
         observation = jnp.zeros(self.observation_shape, jnp.float32)
-        action = jnp.zeros(self.action_low.shape, jnp.float32)
-        params = self.critic_network.init(key_critic, observation, action)
+        space = self.action_space
+        action = jnp.zeros(space.shape, space.dtype)
+        params = self.critic_network.init(key_critic, observation, self.encode(action))
         example = replay.Transition(
             observation, action, observation, jnp.float32(0), jnp.float32(0), False, False
         )
@@ -712,42 +719,55 @@ def update(frame: Frame, csc: CSC, state: OnPolicyState) -> tuple[OnPolicyState,
     return state, metrics
 
 
+def build(
+    algo: ml_collections.ConfigDict,
+    policy_network: nn.Module,
+    action_space: spaces.Box | spaces.Discrete,
+    observation_shape: tuple[int, ...],
+) -> CSC:
+    """CSC's static pieces for a policy network and the task's spaces."""
+    return CSC(
+        algo=algo,
+        policy_network=policy_network,
+        critic_network=SafetyCritic(tuple(algo.hidden_sizes)),
+        optimizer=optax.chain(
+            optax.clip_by_global_norm(algo.max_grad_norm),
+            optax.adam(algo.safety_critic_learning_rate),
+        ),
+        action_space=action_space,
+        observation_shape=observation_shape,
+    )
+
+
+def frame_phases(frame: Frame) -> dict[str, Callable[..., Any]]:
+    """The phases that differ from the frame's, for ``benchmarks/update_split.py``:
+    ``"rollout": state -> (state, rollout)`` (acting by rejection sampling) and
+    ``"safety_critic": (state, rollout) -> (state, metrics)`` (the ring and Q_C's steps)."""
+    csc = build(
+        frame.algo,
+        frame.policy_network,
+        frame.env.action_space(frame.env_params),
+        frame.observation_shape,
+    )
+    return {
+        "rollout": lambda state: collect(frame, csc, state),
+        "safety_critic": lambda state, batch: fit_safety_critic(frame, csc, state, batch),
+    }
+
+
 def make_frame(config: ml_collections.ConfigDict, env, env_params) -> tuple[Algorithm, Frame]:
     """The algorithm and its on-policy frame (whose phases ``update_split.py`` times)."""
-    from jaxsafe.config import ConfigError  # config imports the algorithms
-
     algo = config.algo
     space = env.action_space(env_params)
-    if not isinstance(space, spaces.Box):
-        raise ConfigError(
-            f"config.env.name = {config.env.name!r}: csc needs a continuous (Box) action space, "
-            f"got {type(space).__name__}"
-        )
-    optimizer = optax.chain(
-        optax.clip_by_global_norm(algo.max_grad_norm), optax.adam(algo.safety_critic_learning_rate)
-    )
-    pieces = {}
-
-    def policy_update(network):
-        pieces["csc"] = CSC(
-            algo=algo,
-            policy_network=network,
-            critic_network=SafetyCritic(tuple(algo.hidden_sizes)),
-            optimizer=optimizer,
-            action_low=jnp.broadcast_to(jnp.asarray(space.low, jnp.float32), space.shape),
-            action_high=jnp.broadcast_to(jnp.asarray(space.high, jnp.float32), space.shape),
-            observation_shape=env.observation_space(env_params).shape,
-        )
-        return csc_policy_update(pieces["csc"])
-
+    observation_shape = env.observation_space(env_params).shape
     frame = on_policy.make_frame(
         config,
         env,
         env_params,
-        policy_update,
+        lambda network: csc_policy_update(build(algo, network, space, observation_shape)),
         exceedance_threshold=config.log.get("cost_threshold"),
     )
-    csc = pieces["csc"]
+    csc = build(algo, frame.policy_network, space, observation_shape)
     algorithm = dataclasses.replace(
         on_policy.algorithm(frame),
         init=lambda key, hyperparams: init(frame, csc, key, hyperparams),
