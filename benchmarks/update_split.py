@@ -8,7 +8,7 @@ From that state ``s`` it times, each as its own ``jax.jit(jax.vmap(...))`` progr
 separately:
 
 - update: one full ``algorithm.update(s)``;
-- for the algorithms on the on-policy frame (trpo_lag, cpo, varcpo, cppo: their modules'
+- for the algorithms on the on-policy frame (trpo_lag, cpo, varcpo, cppo, csc: their modules'
   ``make_frame``), the frame's four phases (:mod:`jaxsafe.algorithms.on_policy`), on fixed
   inputs made once from ``s``: ``collect(s) -> (s', rollout)`` (rollout),
   ``prepare(s', rollout) -> prepared``
@@ -18,7 +18,10 @@ separately:
   search) and ``fit_critics(s', prepared)`` (critics: epochs of minibatch steps on every
   critic); for cppo the policy step is also timed in its two parts, on the same inputs (the
   module's ``policy_phases``): the E-step (Ĵ_C, the mode and the ratio targets at every radius)
-  and the M-step (the Adam steps on the tracking loss, from the E-step's output). ``update``
+  and the M-step (the Adam steps on the tracking loss, from the E-step's output); csc (its
+  module's ``frame_phases``) collects by rejection sampling through Q_C instead of the frame's
+  ``collect`` and adds a fifth phase, the safety critic (the batch into the replay ring and
+  Q_C's Adam steps on ring minibatches), counted in the phases' sum. ``update``
   runs the four phases in that order, then updates the observation normaliser, which is
   not timed on its own: it is in "other", the update less the sum of the phases (which also
   absorbs what XLA saves by fusing across phase boundaries, or loses by not, and noise);
@@ -75,13 +78,18 @@ UPDATE = "update"
 ROLLOUT = "rollout"
 PHASES = (ROLLOUT, "advantages", "policy_step", "critics")
 """The frame's phases in the order ``update`` runs them (rollout is ``collect``)."""
+OPTIONAL_PHASES = ("safety_critic",)
+"""Phases only some algorithms have (csc's Q_C fit), in the phases' sum where timed."""
 POLICY_PARTS = ("e_step", "m_step")
 """The parts of cppo's policy step, timed apart as well (not added to the phases' sum)."""
+COLUMNS = PHASES + OPTIONAL_PHASES + POLICY_PARTS
+"""The timed programs' columns, after the full update's."""
 PHASE_TITLES = {
     ROLLOUT: "rollout",
     "advantages": "advantages",
     "policy_step": "policy step",
     "critics": "critics",
+    "safety_critic": "safety critic",
     "e_step": "E-step",
     "m_step": "M-step",
 }
@@ -131,7 +139,8 @@ class Split:
         """The sum of the phases' times, if every phase was timed."""
         if not all(name in self.timings for name in PHASES):
             return None
-        return sum(self.timings[name].run_s for name in PHASES)
+        timed = PHASES + tuple(name for name in OPTIONAL_PHASES if name in self.timings)
+        return sum(self.timings[name].run_s for name in timed)
 
     @property
     def learning_s(self) -> float:
@@ -177,7 +186,11 @@ def frame_calls(
     env, env_params = jaxsafe_envs.make(config.env.name, **config.env.kwargs)
     algorithm, frame = ALGORITHMS[config.algo.name].make_frame(config, env, env_params)
     update = warm_update(algorithm, num_seeds, args)
-    collect = compile_call(functools.partial(on_policy.collect, frame), *update.arguments)
+    frame_phases = getattr(ALGORITHMS[config.algo.name], "frame_phases", None)
+    replaced = frame_phases(frame) if frame_phases is not None else {}
+    collect = compile_call(
+        replaced.get(ROLLOUT, functools.partial(on_policy.collect, frame)), *update.arguments
+    )
     collected, batch = collect()
     prepare = compile_call(functools.partial(on_policy.prepare, frame), collected, batch)
     prepared = prepare()
@@ -192,6 +205,8 @@ def frame_calls(
             functools.partial(on_policy.fit_critics, frame), collected, prepared
         ),
     }
+    if "safety_critic" in replaced:
+        calls["safety_critic"] = compile_call(replaced["safety_critic"], collected, batch)
     policy_phases = getattr(ALGORITHMS[config.algo.name], "policy_phases", None)
     if policy_phases is not None:
         parts = policy_phases(frame)
@@ -270,7 +285,7 @@ def _row(split: Split) -> str:
         f"| {harness.algo_label(p)} | {p.env} | {p.num_seeds} | {p.num_envs} | "
         f"{p.num_steps} | {p.num_minibatches} | {update_s * 1e3:,.1f} | "
         f"{p.env_steps / update_s:,.0f} | "
-        + " | ".join(_ms(split, split.run_s(name)) for name in PHASES + POLICY_PARTS)
+        + " | ".join(_ms(split, split.run_s(name)) for name in COLUMNS)
         + f" | {_ms(split, phases_s)} | {other} | {_ms(split, split.learning_s)} | "
         f"{split.timings[UPDATE].compile_s:.1f} | {phase_compile:.1f} |"
     )
@@ -288,12 +303,12 @@ def markdown_table(splits: Sequence[Split]) -> str:
             s.point.num_seeds,
         ),
     )
-    phase_columns = " | ".join(f"{PHASE_TITLES[name]} ms" for name in PHASES + POLICY_PARTS)
+    phase_columns = " | ".join(f"{PHASE_TITLES[name]} ms" for name in COLUMNS)
     lines = [
         f"| algo | env | S | N | T | MB | update ms | update steps/s | {phase_columns} | "
         "phases sum ms | other ms | update − rollout ms | compile s update | "
         "compile s phases |",
-        "|---|---|---:|---:|---:|---:|" + "---:|" * (len(PHASES) + len(POLICY_PARTS) + 7),
+        "|---|---|---:|---:|---:|---:|" + "---:|" * (len(COLUMNS) + 7),
     ]
     lines.extend(_row(split) for split in rows)
     return "\n".join(lines)
@@ -332,8 +347,9 @@ def run_notes(args: argparse.Namespace) -> list[str]:
         "stream, episode-level estimates). policy step: policy_step (trust-region family: "
         "linearisation, g and b, CG on Fisher-vector products, CPO dual, vmapped backtracking; "
         "cppo: E-step and M-step). critics: fit_critics (epochs of minibatch steps on every "
-        "critic). E-step, M-step: cppo's policy step in its two parts, each its own program "
-        "(not in the phases' sum).",
+        "critic). safety critic: csc's Q_C fit (ring insert, Adam steps on ring minibatches; "
+        "csc's rollout is its rejection-sampled collect). E-step, M-step: cppo's policy step in "
+        "its two parts, each its own program (not in the phases' sum).",
         "phases sum: the four phases' times added; other: the full update less that sum (the "
         "normaliser update, fusion across phase boundaries the separate programs miss, noise).",
         "ppo's update exposes no phases: only the full update and its rollout are timed; "

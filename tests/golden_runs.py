@@ -45,6 +45,17 @@ EXTRA_RUNS = {
     "varcpo-adaptive/IcyLake-v1": ("varcpo", "IcyLake-v1", {"algo.max_kl_mode": "adaptive"}),
     "cvar_ppo-top_k/IcyLake-v1": ("cvar_ppo", "IcyLake-v1", {"algo.variant": "top_k"}),
     "flip/IcyLake-v1": ("flip", "IcyLake-v1", {"algo.cost_limits": (1.0, 10.0)}),
+    # csc is not in ALGORITHMS (one golden run only); tests/test_training.py trains this one.
+    "csc/IcyLake-v1": (
+        "csc",
+        "IcyLake-v1",
+        {
+            "algo.rejection_candidates": 8,
+            "algo.safety_critic_steps": 4,
+            "algo.safety_critic_batch_size": 32,
+            "algo.replay_capacity": 512,
+        },
+    ),
 }
 
 

@@ -14,7 +14,7 @@ then know it without further edits.
 
 from types import ModuleType
 
-from jaxsafe.algorithms import cpo, cppo, cvar_ppo, flip, ppo, ppo_lag, trpo_lag, varcpo
+from jaxsafe.algorithms import cpo, cppo, csc, cvar_ppo, flip, ppo, ppo_lag, trpo_lag, varcpo
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
 
 ALGORITHMS: dict[str, ModuleType] = {
@@ -25,6 +25,7 @@ ALGORITHMS: dict[str, ModuleType] = {
     "cpo": cpo,
     "varcpo": varcpo,
     "cppo": cppo,  # Xuan et al. 2023 (CPPO-EM); not cvar_ppo
+    "csc": csc,  # Bharadhwaj et al. 2021 (Conservative Safety Critics)
     "flip": flip,  # Shen et al. 2024: a family of a base algorithm at many cost limits
 }
 

@@ -7,6 +7,7 @@ from jaxsafe.solvers.cppo_e_step import EStepSolution, e_step
 from jaxsafe.solvers.line_search import (
     LineSearchInfo,
     backtracking_line_search,
+    decaying_fractions,
     geometric_fractions,
 )
 
@@ -17,6 +18,7 @@ __all__ = [
     "backtracking_line_search",
     "conjugate_gradient",
     "cpo_step",
+    "decaying_fractions",
     "e_step",
     "fisher_vector_product",
     "geometric_fractions",

@@ -8,7 +8,8 @@ the caller's:
 - CPO (ALGORITHMS.md §A.3) and VaR-CPO (VARCPO.md §3): f_j = β^j (:func:`geometric_fractions`),
   KL ≤ δ, a bounded cost-surrogate increase and, in cases ≥ 2, no objective decrease;
 - TRPO: f_j = β^j, KL ≤ δ and no objective decrease;
-- CSC (ALGORITHMS.md §C): f_j = β_j (1 − β_j)^{j+1}, KL ≤ δ only.
+- CSC (ALGORITHMS.md §C.4): f_j = β_j with β_{j+1} = β_j (1 − β_j)^{j+1}
+  (:func:`decaying_fractions`), KL ≤ δ only.
 
 Evaluating all J candidates at once and taking the first passing index gives the same answer as
 the sequential loop, in one batched computation.
@@ -35,6 +36,20 @@ class LineSearchInfo(NamedTuple):
 def geometric_fractions(backtrack_ratio: float | jax.Array, num_candidates: int) -> jax.Array:
     """``[J]`` fractions β^j, j = 0, …, J − 1 (CPO, TRPO)."""
     return backtrack_ratio ** jnp.arange(num_candidates, dtype=jnp.float32)
+
+
+def decaying_fractions(initial: float, num_candidates: int) -> jax.Array:
+    """``[L]`` fractions β_0, β_1, … with β_{j+1} = β_j (1 − β_j)^{j+1} (CSC, ALGORITHMS.md §C.4).
+
+    Bharadhwaj et al. (ICLR 2021), App. A.1: after the j-th failed try the step fraction is
+    decayed and the search repeats, L tries in all. ``initial`` is β_0 (0.7 in both
+    reimplementations), in (0, 1); the sequence is computed once, on the host.
+    """
+    fractions = [float(initial)]
+    for j in range(num_candidates - 1):
+        beta = fractions[-1]
+        fractions.append(beta * (1.0 - beta) ** (j + 1))
+    return jnp.array(fractions, jnp.float32)
 
 
 def backtracking_line_search(
