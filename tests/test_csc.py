@@ -495,3 +495,19 @@ def test_csc_fails_less_than_ppo_lagrangian_during_training_on_pointtrap():
     print(f"PointTrap-v1, cumulative training deaths and eval success per seed: {outcome}")
     assert outcome["csc"]["deaths"].mean() < outcome["ppo_lag"]["deaths"].mean()
     assert outcome["csc"]["success"].mean() >= 0.5
+
+
+def test_target_network_follows_polyak_or_periodic_copies():
+    """Q̄ over 5 critic steps (Q = step), against a plain loop: τ-averaging, or Q every 2 steps."""
+    tau, period = 0.25, 2
+    expected_polyak, expected_copy = np.zeros(3), np.zeros(3)
+    target_polyak, target_copy = {"w": jnp.zeros(3)}, {"w": jnp.zeros(3)}
+    for step in range(1, 6):
+        expected_polyak = (1 - tau) * expected_polyak + tau * step
+        expected_copy = np.full(3, float(step)) if step % period == 0 else expected_copy
+        params, steps = {"w": jnp.full(3, float(step))}, jnp.int32(step)
+        target_polyak = csc.update_target(params, target_polyak, steps, "polyak", tau, period)
+        target_copy = csc.update_target(params, target_copy, steps, "copy", tau, period)
+    np.testing.assert_allclose(target_polyak["w"], expected_polyak, rtol=1e-6)
+    np.testing.assert_array_equal(target_copy["w"], expected_copy)
+    assert expected_copy[0] == 4.0  # the last copy came at step 4
