@@ -1,5 +1,8 @@
 """Rewrites ``tests/golden/runs.json`` from the current code: ``python tests/regenerate_golden.py``.
 
+``python tests/regenerate_golden.py NAME [NAME ...]`` retrains only the named runs (e.g.
+``csc/IcyLake-v1``) and keeps the others' stored fingerprints.
+
 Only for a deliberate numerical change (see ``tests/golden_runs.py``); commit the new file on
 its own, saying what changed and how the learning check compared before and after.
 """
@@ -15,9 +18,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from golden_runs import GOLDEN_FILE, fingerprint, run_names, train_golden  # noqa: E402
 
 
-def main() -> None:
-    runs = {}
-    for name in run_names():
+def main(names: list[str]) -> None:
+    unknown = sorted(set(names) - set(run_names()))
+    if unknown:
+        raise SystemExit(f"unknown golden runs {unknown}; known: {run_names()}")
+    runs = json.loads(GOLDEN_FILE.read_text()) if names and GOLDEN_FILE.exists() else {}
+    for name in names or run_names():
         print(f"training {name}", flush=True)
         runs[name] = fingerprint(*train_golden(name))
     GOLDEN_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -26,4 +32,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
