@@ -14,7 +14,7 @@ separately:
   ``prepare(s', rollout) -> prepared``
   (advantages: every critic's values, GAE per stream and the episode-level estimates),
   ``policy_update(s', prepared)`` (CG + line search: the constraint's linearisation, the g and b
-  gradients, CG on Fisher-vector products, the CPO dual and the vmapped backtracking line
+  gradients, CG on Fisher-vector products, the CPO dual and the backtracking line
   search) and ``fit_critics(s', prepared)`` (critics: epochs of minibatch steps on every
   critic); for cppo the policy step is also timed in its two parts, on the same inputs (the
   module's ``policy_phases``): the E-step (Ĵ_C, the mode and the ratio targets at every radius)
@@ -345,7 +345,7 @@ def run_notes(args: argparse.Namespace) -> list[str]:
         "rollout: collect (the trust-region family's phase 1; for PPO the rollout-only program of "
         "train_throughput.py). advantages: prepare (every critic's values at s and s', GAE per "
         "stream, episode-level estimates). policy step: policy_step (trust-region family: "
-        "linearisation, g and b, CG on Fisher-vector products, CPO dual, vmapped backtracking; "
+        "linearisation, g and b, CG on Fisher-vector products, CPO dual, backtracking line search; "
         "cppo: E-step and M-step). critics: fit_critics (epochs of minibatch steps on every "
         "critic). safety critic: csc's Q_C fit (ring insert, Adam steps on ring minibatches; "
         "csc's rollout is its rejection-sampled collect). E-step, M-step: cppo's policy step in "

@@ -156,6 +156,8 @@ def test_invalid_configs_name_the_field(field, value, message):
         ("moment_estimator", "mean", "config.algo.moment_estimator = 'mean': unknown"),
         ("critic_normalization", "batch", "config.algo.critic_normalization = 'batch': unknown"),
         ("scale_matching", "steps", "config.algo.scale_matching = 'steps': unknown"),
+        ("fisher_product", "exact", "config.algo.fisher_product = 'exact': unknown"),
+        ("fisher_sample_stride", 0, "config.algo.fisher_sample_stride = 0: must be at least 1"),
         ("max_kl_mode", "trusty", "config.algo.max_kl_mode = 'trusty': unknown max_kl_mode"),
         ("alpha_train", 0.05, r"config.algo.alpha_train = 0.05: must lie in \(alpha, 1\)"),
         ("alpha_train", 0.01, r"config.algo.alpha_train = 0.01: must lie in \(alpha, 1\)"),

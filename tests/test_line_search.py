@@ -1,4 +1,4 @@
-"""The vmapped line search takes the first acceptable candidate, as a sequential loop would."""
+"""The line search takes the first acceptable candidate, as a plain Python loop would."""
 
 import jax
 import jax.numpy as jnp
@@ -69,3 +69,29 @@ def test_caller_fractions_are_tried_in_order():
     assert int(info.index) == 1
     np.testing.assert_allclose(kept, [0.25])
     np.testing.assert_allclose(info.step_fraction, 0.25)
+
+
+def test_under_vmap_every_row_takes_its_own_first_acceptable_candidate():
+    """Seeds vmapped over the search stop at different candidates; each matches the plain loop."""
+    params, step = jnp.array([1.0, -2.0]), jnp.array([3.0, 4.0])
+    thresholds = jnp.array([2.5, 1.0, 1e-4, 5.0])
+
+    def search(threshold):
+        def evaluate(candidate):
+            assert candidate.shape == (2,)  # one candidate at a time, not a batch of them
+            moved = jnp.linalg.norm(candidate - params)
+            return moved <= threshold, {"moved": moved}
+
+        return backtracking_line_search(params, step, geometric_fractions(0.8, 10), evaluate)
+
+    kept, info = jax.jit(jax.vmap(search))(thresholds)
+    for row, threshold in enumerate(np.asarray(thresholds)):
+        expected, index = _sequential(
+            np.asarray(params),
+            np.asarray(step),
+            lambda c, t=threshold: np.linalg.norm(c - params) <= t,
+            0.8,
+            10,
+        )
+        assert int(info.index[row]) == index
+        np.testing.assert_allclose(kept[row], expected, rtol=1e-6)

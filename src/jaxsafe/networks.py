@@ -155,3 +155,25 @@ def make_policy(
     if isinstance(action_space, spaces.Discrete):
         return CategoricalPolicy(num_actions=action_space.n, hidden_sizes=tuple(hidden_sizes))
     raise TypeError(f"unsupported action space {type(action_space).__name__}")
+
+
+PolicyDistribution = distrax.MultivariateNormalDiag | distrax.Categorical
+
+
+def distribution_parameters(distribution: PolicyDistribution) -> tuple[jax.Array, ...]:
+    """The free parameters u of a policy distribution: ``(loc, scale_diag)`` or ``(logits,)``.
+
+    :func:`distribution_from_parameters` rebuilds the distribution from them; the pair lets a
+    solver differentiate through u alone (the Gauss–Newton Fisher product of
+    :mod:`jaxsafe.solvers.conjugate_gradient`).
+    """
+    if isinstance(distribution, distrax.Categorical):
+        return (distribution.logits,)
+    return (distribution.loc, distribution.scale_diag)
+
+
+def distribution_from_parameters(
+    parameters: tuple[jax.Array, ...], like: PolicyDistribution
+) -> PolicyDistribution:
+    """The distribution of the same kind as ``like`` with parameters ``parameters``."""
+    return type(like)(*parameters)

@@ -1,4 +1,4 @@
-"""Backtracking line search with every candidate evaluated in one ``vmap``.
+"""Backtracking line search: the first acceptable fraction of a proposed step.
 
 A natural-gradient method proposes a full step x and tries the candidates θ_k + f_j x for a
 decreasing sequence of fractions f_0 > f_1 > … > f_{J−1}, taking the *first* one that its
@@ -11,8 +11,9 @@ the caller's:
 - CSC (ALGORITHMS.md §C.4): f_j = β_j with β_{j+1} = β_j (1 − β_j)^{j+1}
   (:func:`decaying_fractions`), KL ≤ δ only.
 
-Evaluating all J candidates at once and taking the first passing index gives the same answer as
-the sequential loop, in one batched computation.
+The candidates are tried one after the other in a ``lax.while_loop`` that stops at the first
+acceptable one: a step is usually accepted at j = 0 or 1, so an update evaluates one or two
+candidates instead of all J (under ``vmap`` over seeds, the loop runs until every seed is done).
 """
 
 from __future__ import annotations
@@ -64,22 +65,35 @@ def backtracking_line_search(
         params: θ_k.
         step: the full proposed step x, shaped like ``params``.
         fractions: ``[J]`` candidate fractions f_j, in the order they are tried.
-        evaluate: the acceptance predicate, ``candidate -> (acceptable, metrics)``; vmapped
-            over the candidates.
+        evaluate: the acceptance predicate, ``candidate -> (acceptable, metrics)``.
 
     Returns:
         The kept parameters and a :class:`LineSearchInfo`.
     """
-    candidates = jax.vmap(lambda fraction: tree_axpy(fraction, step, params))(fractions)
-    acceptable, metrics = jax.vmap(evaluate)(candidates)
-    accepted = jnp.any(acceptable)
-    index = jnp.argmax(acceptable)  # the first True; 0 when there is none
+    num_candidates = fractions.shape[0]
+
+    def try_candidate(index):
+        return evaluate(tree_axpy(fractions[index], step, params))
+
+    first_acceptable, first_metrics = try_candidate(0)
+
+    def untried_and_rejected(carry):
+        index, acceptable, _ = carry
+        return ~acceptable & (index < num_candidates - 1)
+
+    def try_next(carry):
+        index, _, _ = carry
+        return (index + 1, *try_candidate(index + 1))
+
+    index, accepted, metrics = jax.lax.while_loop(
+        untried_and_rejected, try_next, (jnp.int32(0), first_acceptable, first_metrics)
+    )
     fraction = jnp.where(accepted, fractions[index], 0.0)
     kept = tree_axpy(fraction, step, params)
     info = LineSearchInfo(
         accepted=accepted,
         index=jnp.where(accepted, index, -1).astype(jnp.int32),
         step_fraction=fraction,
-        metrics=jax.tree.map(lambda m: m[index], metrics),
+        metrics=jax.tree.map(lambda m, m0: jnp.where(accepted, m, m0), metrics, first_metrics),
     )
     return kept, info
