@@ -191,6 +191,25 @@ def test_the_cql_term_pushes_q_up_under_pi_and_down_on_the_data():
     np.testing.assert_allclose(grad_data, [0.25 + 0.1, 0.25 + 0.2])
 
 
+def test_safety_critic_starts_at_its_initial_value():
+    """Q_C = sigmoid(f + logit(q₀)): against the same network at q₀ = ½ (offset 0) shifted by
+    logit(q₀) in numpy, and exactly q₀ everywhere when f's output layer is zero."""
+    q0 = 1e-4
+    inputs = jax.random.normal(jax.random.key(0), (2, 16, 5))  # observation 3, action 2
+    observation, action = inputs[..., :3], inputs[..., 3:]
+    half, shifted = csc.SafetyCritic((8, 8)), csc.SafetyCritic((8, 8), q0)
+    params = half.init(jax.random.key(1), observation, action)
+    q_half = np.asarray(half.apply(params, observation, action), np.float64)
+    expected = 1.0 / (1.0 + (1.0 - q_half) / q_half * (1.0 - q0) / q0)
+    np.testing.assert_allclose(shifted.apply(params, observation, action), expected, rtol=1e-4)
+    zero_output = jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.zeros_like(x) if "Dense_2" in jax.tree_util.keystr(path) else x,
+        params,
+    )
+    np.testing.assert_allclose(shifted.apply(zero_output, observation, action), q0, rtol=1e-5)
+    np.testing.assert_allclose(half.apply(zero_output, observation, action), 0.5)
+
+
 def test_backup_is_cut_at_termination_and_kept_at_truncation():
     # terminated → y = c; not terminated (truncated or not) → y = c + γ Q̄(s′).
     _, parts = csc.conservative_td_loss(
@@ -355,6 +374,7 @@ def test_bad_config_names_the_field():
         ("replay_capacity", 64, "config.algo.replay_capacity = 64: must hold a batch"),
         ("cost_discount", 1.0, "config.algo.cost_discount = 1.0: must be < 1"),
         ("backtrack_init", 1.0, "config.algo.backtrack_init = 1.0"),
+        ("safety_critic_initial_value", 0.0, "config.algo.safety_critic_initial_value = 0.0"),
     ):
         bad = config.copy_and_resolve_references()
         bad.algo[field] = value
