@@ -450,15 +450,17 @@ def test_prefill_seeds_the_ring_with_whole_environment_steps():
 
 def test_checkpoint_round_trip_restores_every_leaf_bit_for_bit(tmp_path):
     """The ring, Q_C, its target and optimiser, λ, V̂_C, the failure count and the learner's key
-    are all in the saved state; the update is a pure function of it (test_training's
-    determinism test), so a resumed run continues bit for bit."""
-    _, _, states, _ = _tiny_run()
+    are all in the saved state, and a run resumed from it continues bit for bit."""
+    _, update, states, _ = _tiny_run()
     checkpointer = Checkpointer(tmp_path / "checkpoints")
     checkpointer.save(2, states[2])
     restored = checkpointer.restore(2, states[2])
     checkpointer.close()
     _assert_identical(restored, states[2])
     assert int(restored.learner.replay.size[0]) == 256
+    # One update from the restored state is the uninterrupted run's third (the ring wraps).
+    resumed, _ = update(restored)
+    _assert_identical(resumed, states[3])
 
 
 def test_eval_flag_selects_rejection_or_the_plain_policy():
