@@ -403,7 +403,9 @@ def _tiny_run():
     keys = jax.random.split(jax.random.key(0), 2)
     init = jax.jit(jax.vmap(lambda key: algorithm.init(key, algorithm.hyperparams)))
     update = jax.jit(jax.vmap(algorithm.update))
-    states, rows = [init(keys)], []
+    # Committed to the device, like a state restored from a checkpoint, so that the update of a
+    # restored state reuses this program instead of compiling another.
+    states, rows = [jax.device_put(init(keys), jax.devices()[0])], []
     for _ in range(3):
         state, metrics = update(states[-1])
         states.append(state)
