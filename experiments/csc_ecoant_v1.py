@@ -18,6 +18,8 @@ def get_config():
     algo = config.algo
     algo.cost_limit = 0.1  # χ: depletions per episode
     algo.cost_discount = 0.999  # γ of Q_C, ε and λ′ (the preset's)
+    # Q̂_C starts near 1e-5, below ε = (1 − γ)χ = 1e-4 (the default 1e-4 would sit on it; csc.py)
+    algo.safety_critic_initial_value = 1e-5
     algo.hidden_sizes = (256, 256)
     algo.replay_capacity = 1_000_000
     algo.safety_critic_batch_size = 1024

@@ -25,6 +25,7 @@ def get_config():
     algo.cost_discount = 0.99  # γ of Q_C, ε and λ′
     algo.rejection_candidates = 32
     algo.safety_critic_steps = 32
+    algo.safety_critic_initial_value = 1e-4  # Q̂_C ≈ 1e-4 at init: below ε = 5e-4 (csc.py)
     algo.policy_action_samples = 4
     algo.replay_capacity = 100_000
     return config

@@ -191,6 +191,25 @@ def test_the_cql_term_pushes_q_up_under_pi_and_down_on_the_data():
     np.testing.assert_allclose(grad_data, [0.25 + 0.1, 0.25 + 0.2])
 
 
+def test_safety_critic_starts_at_its_initial_value():
+    """Q_C = sigmoid(f + logit(q₀)): against the same network at q₀ = ½ (offset 0) shifted by
+    logit(q₀) in numpy, and exactly q₀ everywhere when f's output layer is zero."""
+    q0 = 1e-4
+    inputs = jax.random.normal(jax.random.key(0), (2, 16, 5))  # observation 3, action 2
+    observation, action = inputs[..., :3], inputs[..., 3:]
+    half, shifted = csc.SafetyCritic((8, 8)), csc.SafetyCritic((8, 8), q0)
+    params = half.init(jax.random.key(1), observation, action)
+    q_half = np.asarray(half.apply(params, observation, action), np.float64)
+    expected = 1.0 / (1.0 + (1.0 - q_half) / q_half * (1.0 - q0) / q0)
+    np.testing.assert_allclose(shifted.apply(params, observation, action), expected, rtol=1e-4)
+    zero_output = jax.tree_util.tree_map_with_path(
+        lambda path, x: jnp.zeros_like(x) if "Dense_2" in jax.tree_util.keystr(path) else x,
+        params,
+    )
+    np.testing.assert_allclose(shifted.apply(zero_output, observation, action), q0, rtol=1e-5)
+    np.testing.assert_allclose(half.apply(zero_output, observation, action), 0.5)
+
+
 def test_backup_is_cut_at_termination_and_kept_at_truncation():
     # terminated → y = c; not terminated (truncated or not) → y = c + γ Q̄(s′).
     _, parts = csc.conservative_td_loss(
@@ -355,6 +374,7 @@ def test_bad_config_names_the_field():
         ("replay_capacity", 64, "config.algo.replay_capacity = 64: must hold a batch"),
         ("cost_discount", 1.0, "config.algo.cost_discount = 1.0: must be < 1"),
         ("backtrack_init", 1.0, "config.algo.backtrack_init = 1.0"),
+        ("safety_critic_initial_value", 0.0, "config.algo.safety_critic_initial_value = 0.0"),
     ):
         bad = config.copy_and_resolve_references()
         bad.algo[field] = value
@@ -383,7 +403,9 @@ def _tiny_run():
     keys = jax.random.split(jax.random.key(0), 2)
     init = jax.jit(jax.vmap(lambda key: algorithm.init(key, algorithm.hyperparams)))
     update = jax.jit(jax.vmap(algorithm.update))
-    states, rows = [init(keys)], []
+    # Committed to the device, like a state restored from a checkpoint, so that the update of a
+    # restored state reuses this program instead of compiling another.
+    states, rows = [jax.device_put(init(keys), jax.devices()[0])], []
     for _ in range(3):
         state, metrics = update(states[-1])
         states.append(state)
@@ -430,15 +452,17 @@ def test_prefill_seeds_the_ring_with_whole_environment_steps():
 
 def test_checkpoint_round_trip_restores_every_leaf_bit_for_bit(tmp_path):
     """The ring, Q_C, its target and optimiser, λ, V̂_C, the failure count and the learner's key
-    are all in the saved state; the update is a pure function of it (test_training's
-    determinism test), so a resumed run continues bit for bit."""
-    _, _, states, _ = _tiny_run()
+    are all in the saved state, and a run resumed from it continues bit for bit."""
+    _, update, states, _ = _tiny_run()
     checkpointer = Checkpointer(tmp_path / "checkpoints")
     checkpointer.save(2, states[2])
     restored = checkpointer.restore(2, states[2])
     checkpointer.close()
     _assert_identical(restored, states[2])
     assert int(restored.learner.replay.size[0]) == 256
+    # One update from the restored state is the uninterrupted run's third (the ring wraps).
+    resumed, _ = update(restored)
+    _assert_identical(resumed, states[3])
 
 
 def test_eval_flag_selects_rejection_or_the_plain_policy():

@@ -118,7 +118,7 @@ def train_all(output: Path, timesteps: int) -> None:
         "eval_rejection": evaluate(algorithm, states, config.seed),
         "eval_plain": evaluate(plain, states, config.seed),
     }
-    _report(summary)
+    _report(summary, output)
 
     for name in BASELINES:
         config = load_config(name, timesteps)
@@ -126,8 +126,7 @@ def train_all(output: Path, timesteps: int) -> None:
         algorithm, states, metrics, timing = train_program(config, None, keys)
         np.savez(output / f"{name}.npz", **{k: metrics[k] for k in KEPT if k in metrics})
         summary["runs"][name] = {**timing, "eval": evaluate(algorithm, states, config.seed)}
-        _report(summary)
-    (output / "summary.json").write_text(json.dumps(summary, indent=1))
+        _report(summary, output)
 
 
 def _plain(config):
@@ -136,8 +135,10 @@ def _plain(config):
     return config
 
 
-def _report(summary) -> None:
+def _report(summary, output: Path) -> None:
+    """Prints the summary so far and saves it, so that an interrupted ``train`` still plots."""
     print(json.dumps(summary, indent=1), flush=True)
+    (output / "summary.json").write_text(json.dumps(summary, indent=1))
 
 
 def cumulative_failures(metrics) -> np.ndarray:
@@ -155,7 +156,12 @@ def plot_all(output: Path, images: Path) -> None:
     images.mkdir(parents=True, exist_ok=True)
     summary = json.loads((output / "summary.json").read_text())
     steps_per_update = 32 * 256
-    runs = {name: dict(np.load(output / f"{name}.npz")) for name in ("csc", *BASELINES)}
+    # A baseline whose program did not finish is left out of the figure.
+    runs = {
+        name: dict(np.load(output / f"{name}.npz"))
+        for name in ("csc", *BASELINES)
+        if (output / f"{name}.npz").exists()
+    }
     chis = np.array(summary["runs"]["csc"]["chi"])
     main = chis == MAIN_CHI
     labels = {"csc": "CSC", "ppo_lag": "PPO-Lagrangian", "cpo": "CPO", "ppo": "PPO"}

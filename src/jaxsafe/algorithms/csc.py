@@ -47,6 +47,23 @@ terminating failure c ∈ {0, 1}: V_C^π(μ) ≤ χ (eq. 1), χ = ``cost_limit``
 - γ of Q_C, ε and λ′ is ``cost_discount``;
 - ``eval_rejection_sampling``: the public policy of a state (evaluation, ``load_policy``) acts
   by rejection sampling too (default), or plainly by π_φ;
+- ``safety_critic_initial_value`` q₀ (default 1e-4): Q̂_C ≈ q₀ at initialisation (a constant
+  logit offset, the same as initialising the output bias at logit(q₀)). Why it matters: ε and
+  Q_C are in the same units. Q_C and V_C are discounted failure probabilities, and Lemma 1 needs
+  Q̂_C(s, a) ≤ ε ⇒ Â_C(s, a)/(1 − γ) ≤ χ − V̂_C, which holds because Â_C(s, a) = Q̂_C(s, a) −
+  E_π Q̂_C(s, ·) ≤ Q̂_C(s, a) (App. A.1). So the shield accepts an action only if Q̂_C is below
+  (1 − γ)χ, e.g. 5e-4 at χ = 0.05 and γ = 0.99: a tiny number, and the paper's. A critic that
+  starts at sigmoid(0) = ½ (q₀ = 0.5, this module's first version) rejects every candidate until
+  TD has shrunk that start by γ per backup: ½ γⁿ ≤ 5e-4 needs n ≥ 688 full backups. While the
+  shield is closed, the data are the fallback's arg-min actions, not π's, so the reversed CQL
+  term pushes Q̂_C up on π's actions and keeps the shield closed. On PointTrap-v1 the fallback
+  then fired in 99.94% of training steps and the policy never reached the goal
+  (docs/results.md). The paper says nothing on initialisation. R1's Q_C has a linear output with
+  zero bias (Q ≈ 0 at init), regressed on the batch's cost returns, so its shield starts open.
+  q₀ = 1e-4 keeps [0, 1] and starts Q̂_C below ε (a (64, 64) critic on normal inputs: 5–95% of
+  its values in 3.4e-5–2.9e-4, 99.7% ≤ 5e-4), i.e. "no failure known yet": the shield then
+  rejects only what the data have taught Q̂_C to fear. At χ < ~0.03 (γ = 0.99) it starts partly
+  closed; at χ = 0, or whenever V̂_C > χ, ε ≤ 0 rejects every candidate by construction (§C.6);
 - ``replay_prefill_steps`` pre-seeds the ring at init with transitions of a uniformly random
   policy (App. A.10 seeds 1,000 tuples); they count neither as training steps nor as failures.
 
@@ -58,6 +75,7 @@ state. Q_C sees a continuous action clipped to the action box, a discrete one on
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -106,6 +124,7 @@ def default_config() -> ml_collections.ConfigDict:
     # Conservative safety critic (§C.2)
     config.cql_alpha = 0.5  # α of the reversed CQL term
     config.safety_critic_learning_rate = 2e-4
+    config.safety_critic_initial_value = 1e-4  # q₀: Q_C ≈ q₀ at init (output bias logit(q₀))
     config.safety_critic_steps = 32  # Adam steps per update
     config.safety_critic_batch_size = 256  # transitions per step, from the ring
     config.policy_action_samples = 10  # M: a ~ π per state for E_π Q_C (CQL term, backup, Â_C)
@@ -155,6 +174,12 @@ def validate(algo: ml_collections.ConfigDict, check: Callable[..., None]) -> Non
     ):
         check(algo[field] >= 1, f"algo.{field}", algo[field], "must be at least 1")
     check(
+        0.0 < algo.safety_critic_initial_value < 1.0,
+        "algo.safety_critic_initial_value",
+        algo.safety_critic_initial_value,
+        "must lie in (0, 1) (the sigmoid's range)",
+    )
+    check(
         0.0 < algo.backtrack_init < 1.0,
         "algo.backtrack_init",
         algo.backtrack_init,
@@ -187,15 +212,22 @@ def validate(algo: ml_collections.ConfigDict, check: Callable[..., None]) -> Non
 
 
 class SafetyCritic(nn.Module):
-    """Q_C(s, a) = sigmoid(f(s, a)) ∈ [0, 1]: ``[..., D]``, ``[..., A]`` to ``[...]``."""
+    """Q_C(s, a) = sigmoid(f(s, a) + logit(q₀)) ∈ [0, 1]: ``[..., D]``, ``[..., A]`` to ``[...]``.
+
+    f's output bias starts at 0, so at initialisation Q_C ≈ q₀ = ``initial_value`` (spread by
+    f's initial weights: about q₀ e^{±1} for small q₀); the offset is a constant, so it is the
+    same as initialising the output bias at logit(q₀).
+    """
 
     hidden_sizes: tuple[int, ...]
+    initial_value: float = 0.5
 
     @nn.compact
     def __call__(self, observation: jax.Array, action: jax.Array) -> jax.Array:
         inputs = jnp.concatenate([observation, action], axis=-1)
         logit = MLP(self.hidden_sizes, 1, nn.tanh, VALUE_OUTPUT_SCALE)(inputs)
-        return jax.nn.sigmoid(jnp.squeeze(logit, axis=-1))
+        offset = math.log(self.initial_value) - math.log1p(-self.initial_value)
+        return jax.nn.sigmoid(jnp.squeeze(logit, axis=-1) + offset)
 
 
 class SafetyCriticState(NamedTuple):
@@ -729,7 +761,9 @@ def build(
     return CSC(
         algo=algo,
         policy_network=policy_network,
-        critic_network=SafetyCritic(tuple(algo.hidden_sizes)),
+        critic_network=SafetyCritic(
+            tuple(algo.hidden_sizes), float(algo.safety_critic_initial_value)
+        ),
         optimizer=optax.chain(
             optax.clip_by_global_norm(algo.max_grad_norm),
             optax.adam(algo.safety_critic_learning_rate),
