@@ -12,8 +12,6 @@ import tempfile
 
 import pytest
 
-import jaxsafe  # noqa: F401  (its bit-identical, faster-compiling Threefry lowering, for envs/tests too)
-
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _SESSION_CACHE = tempfile.mkdtemp(prefix="jaxsafe-xla-cache-")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _SESSION_CACHE
