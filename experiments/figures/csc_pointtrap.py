@@ -98,11 +98,24 @@ def train_program(config, hyperparams_per_run: dict[str, np.ndarray] | None, key
     return algorithm, states, metrics, timing
 
 
-def train_all(output: Path, timesteps: int) -> None:
+def train_all(output: Path, timesteps: int, names: tuple[str, ...] = ("csc", *BASELINES)) -> None:
+    """Trains and evaluates the programs ``names``, merged into ``output``'s summary."""
     output.mkdir(parents=True, exist_ok=True)
     summary = {"timesteps": timesteps, "runs": {}}
+    if (output / "summary.json").exists():
+        kept = json.loads((output / "summary.json").read_text())
+        if kept["timesteps"] == timesteps:
+            summary = kept
 
-    # CSC: the comparison's χ with 4 seeds and the sweep's χ with 2 seeds, one program.
+    if "csc" in names:
+        train_csc(output, timesteps, summary)
+    for name in BASELINES:
+        if name in names:
+            train_baseline(name, output, timesteps, summary)
+
+
+def train_csc(output: Path, timesteps: int, summary: dict) -> None:
+    """CSC: the comparison's χ with 4 seeds and the sweep's χ with 2 seeds, one program."""
     config = load_config("csc", timesteps)
     seeds = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
     chis = [MAIN_CHI] * config.num_seeds + [chi for chi in SWEEP_CHI for _ in range(2)]
@@ -120,13 +133,14 @@ def train_all(output: Path, timesteps: int) -> None:
     }
     _report(summary, output)
 
-    for name in BASELINES:
-        config = load_config(name, timesteps)
-        keys = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
-        algorithm, states, metrics, timing = train_program(config, None, keys)
-        np.savez(output / f"{name}.npz", **{k: metrics[k] for k in KEPT if k in metrics})
-        summary["runs"][name] = {**timing, "eval": evaluate(algorithm, states, config.seed)}
-        _report(summary, output)
+
+def train_baseline(name: str, output: Path, timesteps: int, summary: dict) -> None:
+    config = load_config(name, timesteps)
+    keys = jax.random.split(jax.random.PRNGKey(config.seed), config.num_seeds)
+    algorithm, states, metrics, timing = train_program(config, None, keys)
+    np.savez(output / f"{name}.npz", **{k: metrics[k] for k in KEPT if k in metrics})
+    summary["runs"][name] = {**timing, "eval": evaluate(algorithm, states, config.seed)}
+    _report(summary, output)
 
 
 def _plain(config):
@@ -201,9 +215,16 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("runs/csc_pointtrap"))
     parser.add_argument("--images", type=Path, default=Path("docs/images/csc_pointtrap"))
     parser.add_argument("--timesteps", type=int, default=60 * 8192)
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        choices=("csc", *BASELINES),
+        default=("csc", *BASELINES),
+        help="train only these programs, merged into --output's summary (default: all)",
+    )
     args = parser.parse_args()
     if args.action == "train":
-        train_all(args.output, args.timesteps)
+        train_all(args.output, args.timesteps, tuple(args.runs))
     else:
         plot_all(args.output, args.images)
 
