@@ -31,7 +31,7 @@ class LineSearchInfo(NamedTuple):
     accepted: jax.Array  # bool: some candidate passed
     index: jax.Array  # int32 j of the accepted candidate, −1 when reverted
     step_fraction: jax.Array  # f_j of the accepted candidate, 0 when reverted
-    metrics: Any  # what ``evaluate`` returned for the kept parameters' candidate (j or 0)
+    metrics: Any  # what ``evaluate`` returned for candidate j (the last one tried when reverted)
 
 
 def geometric_fractions(backtrack_ratio: float | jax.Array, num_candidates: int) -> jax.Array:
@@ -72,21 +72,17 @@ def backtracking_line_search(
     """
     num_candidates = fractions.shape[0]
 
-    def try_candidate(index):
-        return evaluate(tree_axpy(fractions[index], step, params))
-
-    first_acceptable, first_metrics = try_candidate(0)
-
     def untried_and_rejected(carry):
         index, acceptable, _ = carry
         return ~acceptable & (index < num_candidates - 1)
 
     def try_next(carry):
-        index, _, _ = carry
-        return (index + 1, *try_candidate(index + 1))
+        index = carry[0] + 1
+        return (index, *evaluate(tree_axpy(fractions[index], step, params)))
 
+    _, no_metrics = jax.tree.map(jnp.zeros_like, jax.eval_shape(evaluate, params))
     index, accepted, metrics = jax.lax.while_loop(
-        untried_and_rejected, try_next, (jnp.int32(0), first_acceptable, first_metrics)
+        untried_and_rejected, try_next, (jnp.int32(-1), jnp.bool_(False), no_metrics)
     )
     fraction = jnp.where(accepted, fractions[index], 0.0)
     kept = tree_axpy(fraction, step, params)
@@ -94,6 +90,6 @@ def backtracking_line_search(
         accepted=accepted,
         index=jnp.where(accepted, index, -1).astype(jnp.int32),
         step_fraction=fraction,
-        metrics=jax.tree.map(lambda m, m0: jnp.where(accepted, m, m0), metrics, first_metrics),
+        metrics=metrics,
     )
     return kept, info
