@@ -20,7 +20,8 @@ from one and the same state forever.
 
 The default path here is a *reset pool*: ``reset_pool_size`` = P initial states drawn i.i.d.
 from brax's own reset (one vmapped ``brax_env.reset`` over P keys from ``reset_pool_seed``),
-built once per environment object, the first time ``step`` is traced. An auto-reset picks an
+built once per process for each brax environment, seed and size, the first time ``step`` is
+traced. An auto-reset picks an
 index from the step's reset key and gathers that state:
 
     s' = select(done, pool[i], step(s, a)),    i = w mod P,   w = key_data(key_reset)[0]
@@ -56,7 +57,7 @@ from brax.envs.base import PipelineEnv
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from jaxsafe_envs.reset_pool import PooledAutoReset
+from jaxsafe_envs.reset_pool import PooledAutoReset, draw_pool
 
 BRAX_BACKENDS = ("generalized", "positional", "spring", "mjx")
 DEFAULT_RESET_POOL_SIZE = 1024
@@ -68,11 +69,33 @@ class BraxTaskState:
     time: jax.Array  # int32 steps taken in this episode
 
 
+@functools.cache
 def make_brax_env(name: str, backend: str, **kwargs) -> PipelineEnv:
-    """brax's registered environment ``name`` on ``backend``, with a readable error."""
+    """brax's registered environment ``name`` on ``backend``, with a readable error.
+
+    One object per process for the same arguments (brax environments are immutable), so that
+    the tasks built on it share its observation size and reset pools.
+    """
     if backend not in BRAX_BACKENDS:
         raise ValueError(f"unknown brax backend {backend!r}; valid: {list(BRAX_BACKENDS)}")
     return brax_envs.get_environment(name, backend=backend, **kwargs)
+
+
+@functools.cache
+def brax_observation_size(brax_env: PipelineEnv) -> int:
+    """The length of ``brax_env``'s observation, from the shape of its reset.
+
+    brax's own ``observation_size`` runs a reset eagerly, one compiled program per operation
+    (about 600 for the Ant, most of a minute on a CPU); only the shape is needed.
+    """
+    return jax.eval_shape(brax_env.reset, jax.random.PRNGKey(0)).obs.shape[-1]
+
+
+@functools.cache
+def brax_reset_pool(brax_env: PipelineEnv, seed: int, size: int) -> brax_envs.State:
+    """``size`` brax initial states of ``brax_env`` from keys split from ``seed``, stacked on a
+    leading axis; drawn once per process (:func:`jaxsafe_envs.reset_pool.draw_pool`)."""
+    return draw_pool(brax_env.reset, seed, size)
 
 
 class BraxTask(PooledAutoReset, environment.Environment):
@@ -106,7 +129,7 @@ class BraxTask(PooledAutoReset, environment.Environment):
         self.brax_env = brax_env
         self.reset_pool_size = reset_pool_size
         self.reset_pool_seed = reset_pool_seed
-        self._observation_size = brax_env.observation_size + extra_observations
+        self._observation_size = brax_observation_size(brax_env) + extra_observations
 
     @property
     def dt(self) -> jax.Array:
@@ -131,15 +154,14 @@ class BraxTask(PooledAutoReset, environment.Environment):
         """An episode started from brax's own reset of ``key``."""
         return self.start_episode(self.brax_env.reset(key), params)
 
-    @functools.cached_property
+    @property
     def reset_pool(self) -> brax_envs.State:
         """The P brax initial states of the auto-reset, stacked on a leading axis.
 
-        Built eagerly on first use, even inside a trace, so that it is a concrete constant.
+        Built eagerly on first use, even inside a trace, so that it is a concrete constant, and
+        shared by every task on the same brax environment, seed and size.
         """
-        with jax.ensure_compile_time_eval():
-            keys = jax.random.split(jax.random.key(self.reset_pool_seed), self.reset_pool_size)
-            return jax.block_until_ready(jax.jit(jax.vmap(self.brax_env.reset))(keys))
+        return brax_reset_pool(self.brax_env, self.reset_pool_seed, self.reset_pool_size)
 
     def auto_reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
         """The episode ``step`` starts where one ends: pool state ``reset_index(key)``, or

@@ -92,7 +92,7 @@ from gymnax.environments import environment, spaces
 
 from jaxsafe_envs import invalid_action, lidar, placement, point_robot
 from jaxsafe_envs.navigation_layout import NavigationLayout
-from jaxsafe_envs.reset_pool import PooledAutoReset
+from jaxsafe_envs.reset_pool import PooledAutoReset, draw_pool
 
 LEVELS = {
     0: {"extent": 1.0, "hazards_num": 0, "vases_num": 0},
@@ -315,10 +315,9 @@ class PointGoal(PooledAutoReset, environment.Environment[PointGoalState, PointGo
         """
         if self.reset_pool_size == 0:
             raise ValueError("PointGoal: reset_pool_size=0 has no reset pool")
-        with jax.ensure_compile_time_eval():
-            keys = jax.random.split(jax.random.key(self.reset_pool_seed), self.reset_pool_size)
-            draw = jax.vmap(self._draw_layout, in_axes=(0, None))
-            return jax.block_until_ready(jax.jit(draw)(keys, self.default_params))
+        return draw_pool(
+            self._draw_layout, self.reset_pool_seed, self.reset_pool_size, self.default_params
+        )
 
     @staticmethod
     def reset_heading(key: jax.Array) -> jax.Array:

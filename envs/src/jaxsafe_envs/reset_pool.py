@@ -13,10 +13,27 @@ must be ``reset_env(key, params)`` when ``reset_pool_size`` is 0 (gymnax's exact
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+
+
+def draw_pool(draw: Callable[..., Any], seed: int, size: int, *shared: Any) -> Any:
+    """``vmap(draw)(keys, *shared)`` over ``size`` keys split from ``jax.random.key(seed)``,
+    as concrete arrays even when called inside a trace (a pool is a constant of the program).
+
+    Only the keys are made under ``jax.ensure_compile_time_eval``; the draw is lowered and
+    compiled outside it and then run on them. Tracing the draw itself under that context would
+    dispatch every operation on concrete constants (brax's system) one by one, each compiled on
+    its own: about 300 tiny compilations for the Ant, most of the time it took to build its pool.
+    """
+    with jax.ensure_compile_time_eval():
+        keys = jax.random.split(jax.random.key(seed), size)
+    in_axes = (0,) + (None,) * len(shared)
+    compiled = jax.jit(jax.vmap(draw, in_axes=in_axes)).lower(keys, *shared).compile()
+    return jax.block_until_ready(compiled(keys, *shared))
 
 
 class PooledAutoReset:
