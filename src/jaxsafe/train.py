@@ -59,12 +59,13 @@ def run_some_updates(
     metrics have a leading ``[capacity]`` axis whose rows past ``count`` are zeros. Each
     update is the same computation as in :func:`run_updates`, so the results are identical.
     """
-    metric_shapes = jax.eval_shape(algorithm.update, state)[1]
+    update = jax.jit(algorithm.update)  # traced once, for the metrics' shapes and the loop
+    metric_shapes = jax.eval_shape(update, state)[1]
     metrics = jax.tree.map(lambda m: jnp.zeros((capacity, *m.shape), m.dtype), metric_shapes)
 
     def one_update(index, carry):
         state, metrics = carry
-        state, new = algorithm.update(state)
+        state, new = update(state)
         return state, jax.tree.map(lambda rows, row: rows.at[index].set(row), metrics, new)
 
     return jax.lax.fori_loop(0, count, one_update, (state, metrics))
