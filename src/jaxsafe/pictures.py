@@ -9,6 +9,7 @@ of every step, :func:`draw` makes the picture from the recording.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,13 @@ from jaxsafe.augmented_state import inner_state, unwrapped
 from jaxsafe.episodes import RecordFn
 
 DPI = 120
+
+
+def _is_brax_task(task: Any, name: str) -> bool:
+    """``isinstance(task, jaxsafe_envs.<name>)`` for a brax task, without importing brax for
+    the other tasks: while its module is not loaded, no task of that class exists."""
+    module = {"AntCircle": "jaxsafe_envs.ant_circle", "EcoAnt": "jaxsafe_envs.eco_ant"}[name]
+    return module in sys.modules and isinstance(task, getattr(jaxsafe_envs, name))
 
 
 def _is_navigation(task: Any) -> bool:
@@ -41,7 +49,7 @@ def recorder(env: Any, env_params: Any) -> RecordFn | None:
         return lambda env_state: inner_state(env_state).position
     if isinstance(task, jaxsafe_envs.PointCircle):
         return lambda env_state: jnp.stack([inner_state(env_state).x, inner_state(env_state).y])
-    if isinstance(task, jaxsafe_envs.AntCircle):
+    if _is_brax_task(task, "AntCircle"):
         return lambda env_state: inner_state(env_state).brax.pipeline_state.x.pos[0, :2]
     return None
 
@@ -49,7 +57,7 @@ def recorder(env: Any, env_params: Any) -> RecordFn | None:
 def replay_recorder(env: Any) -> RecordFn | None:
     """For brax tasks shown as a replay (EcoAnt): the pipeline state of every step, recorded for
     one extra episode of seed 0 (too large to record for every episode)."""
-    if isinstance(unwrapped(env), jaxsafe_envs.EcoAnt):
+    if _is_brax_task(unwrapped(env), "EcoAnt"):
         return lambda env_state: inner_state(env_state).brax.pipeline_state
     return None
 
@@ -94,7 +102,7 @@ def draw(
                 title=title,
             )
         ]
-    if isinstance(task, jaxsafe_envs.PointCircle | jaxsafe_envs.AntCircle):
+    if isinstance(task, jaxsafe_envs.PointCircle) or _is_brax_task(task, "AntCircle"):
         return [
             plot_circle_paths(
                 recording[0],

@@ -9,13 +9,9 @@
 2.0
 """
 
-# First, before brax is imported: drops MuJoCo's notice that the optional Warp is absent.
-from jaxsafe_envs import warp_notice  # noqa: F401
+import importlib
+from typing import Any
 
-# isort: split
-from jaxsafe_envs.ant_circle import AntCircle, AntCircleParams
-from jaxsafe_envs.brax_task import BraxTask, BraxTaskState
-from jaxsafe_envs.eco_ant import EcoAnt, EcoAntParams, EcoAntState
 from jaxsafe_envs.icy_lake import IcyLake, IcyLakeParams, IcyLakeState
 from jaxsafe_envs.navigation_layout import NavigationLayout
 from jaxsafe_envs.point_circle import PointCircle, PointCircleParams, PointCircleState
@@ -26,6 +22,25 @@ from jaxsafe_envs.point_trap import PointTrap, PointTrapParams, PointTrapState
 from jaxsafe_envs.registry import describe, keywords, make, registered
 
 __version__ = "0.1.0"
+
+_BRAX_TASKS = {
+    "AntCircle": "ant_circle",
+    "AntCircleParams": "ant_circle",
+    "BraxTask": "brax_task",
+    "BraxTaskState": "brax_task",
+    "EcoAnt": "eco_ant",
+    "EcoAntParams": "eco_ant",
+    "EcoAntState": "eco_ant",
+}
+"""The brax tasks' names and modules, imported on first use: brax and MuJoCo take seconds to
+import, which no other environment needs."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BRAX_TASKS:
+        return getattr(importlib.import_module(f"jaxsafe_envs.{_BRAX_TASKS[name]}"), name)
+    raise AttributeError(f"module 'jaxsafe_envs' has no attribute {name!r}")
+
 
 __all__ = [
     "AntCircle",

@@ -17,6 +17,10 @@ of pre-drawn brax Ant resets unless ``reset_pool_size=0`` (see ``jaxsafe_envs.br
 
 from __future__ import annotations
 
+# First, before brax is imported: drops MuJoCo's notice that the optional Warp is absent.
+from jaxsafe_envs import warp_notice  # noqa: F401
+
+# isort: split
 from typing import Any
 
 import jax

@@ -47,6 +47,10 @@ step's reset key. ``reset`` (the first reset) is always brax's own reset of its 
 
 from __future__ import annotations
 
+# First, before brax is imported: drops MuJoCo's notice that the optional Warp is absent.
+from jaxsafe_envs import warp_notice  # noqa: F401
+
+# isort: split
 import functools
 from typing import Any
 

@@ -26,6 +26,10 @@ explains the trade-off).
 
 from __future__ import annotations
 
+# First, before brax is imported: drops MuJoCo's notice that the optional Warp is absent.
+from jaxsafe_envs import warp_notice  # noqa: F401
+
+# isort: split
 from typing import Any
 
 import jax

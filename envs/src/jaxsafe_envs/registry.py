@@ -8,30 +8,26 @@ pytree so they can be traced and vmapped.
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 from gymnax.environments import environment
 
-from jaxsafe_envs.ant_circle import AntCircle
-from jaxsafe_envs.eco_ant import EcoAnt
-from jaxsafe_envs.icy_lake import IcyLake
-from jaxsafe_envs.point_circle import PointCircle
-from jaxsafe_envs.point_goal import PointGoal
-from jaxsafe_envs.point_hazards import PointHazards
-from jaxsafe_envs.point_trap import PointTrap
-
-_REGISTRY: dict[str, Callable[..., environment.Environment]] = {
-    "IcyLake-v1": IcyLake,
-    "EcoAnt-v1": functools.partial(EcoAnt, cost="sparse"),
-    "EcoAnt-v2": functools.partial(EcoAnt, cost="dense"),
-    "PointCircle-v1": PointCircle,
-    "AntCircle-v1": AntCircle,
-    "PointHazards-v1": PointHazards,
-    "PointGoal-v1": PointGoal,
-    "PointTrap-v1": PointTrap,
+_REGISTRY: dict[str, tuple[str, str, dict[str, Any]]] = {
+    # name: (module, class, keywords the name fixes)
+    "IcyLake-v1": ("icy_lake", "IcyLake", {}),
+    "EcoAnt-v1": ("eco_ant", "EcoAnt", {"cost": "sparse"}),
+    "EcoAnt-v2": ("eco_ant", "EcoAnt", {"cost": "dense"}),
+    "PointCircle-v1": ("point_circle", "PointCircle", {}),
+    "AntCircle-v1": ("ant_circle", "AntCircle", {}),
+    "PointHazards-v1": ("point_hazards", "PointHazards", {}),
+    "PointGoal-v1": ("point_goal", "PointGoal", {}),
+    "PointTrap-v1": ("point_trap", "PointTrap", {}),
 }
+"""Each environment's module is imported when the environment is first asked for, so that the
+brax tasks' import of brax and MuJoCo (seconds) is paid only by those who use them."""
 
 
 def registered() -> list[str]:
@@ -75,4 +71,6 @@ def make(name: str, **kwargs: Any) -> tuple[environment.Environment, Any]:
 def _factory(name: str) -> Callable[..., environment.Environment]:
     if name not in _REGISTRY:
         raise ValueError(f"unknown environment {name!r}; registered: {registered()}")
-    return _REGISTRY[name]
+    module, cls, fixed = _REGISTRY[name]
+    target = getattr(importlib.import_module(f"jaxsafe_envs.{module}"), cls)
+    return functools.partial(target, **fixed) if fixed else target
