@@ -10,11 +10,25 @@ from jaxsafe_envs import warp_notice
 
 
 def test_importing_the_environments_prints_nothing():
+    """The brax tasks are imported on first use (``jaxsafe_envs.EcoAnt``), and with them brax
+    and MuJoCo's Warp bridge."""
+    script = "import sys, jaxsafe_envs; jaxsafe_envs.EcoAnt; assert 'mujoco.mjx' in sys.modules"
     done = subprocess.run(
-        [sys.executable, "-c", "import jaxsafe_envs"], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Failed to import" not in done.stdout + done.stderr
+
+
+def test_the_other_environments_do_not_import_brax():
+    script = (
+        "import sys, jaxsafe_envs; jaxsafe_envs.make('IcyLake-v1'); "
+        "assert 'brax' not in sys.modules and 'mujoco' not in sys.modules"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_only_the_absent_warp_lines_are_dropped(tmp_path, monkeypatch, capsys):
