@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.metadata
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -205,6 +206,4 @@ def rollout_carries(
 
 def report_header() -> dict[str, str]:
     """What the numbers were measured on."""
-    import brax
-
-    return reporting.device_header({"brax": brax.__version__})
+    return reporting.device_header({"brax": importlib.metadata.version("brax")})
