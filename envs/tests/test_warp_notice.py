@@ -23,7 +23,9 @@ def test_importing_the_environments_prints_nothing():
 def test_the_other_environments_do_not_import_brax():
     script = (
         "import sys, jaxsafe_envs; jaxsafe_envs.make('IcyLake-v1'); "
-        "assert 'brax' not in sys.modules and 'mujoco' not in sys.modules"
+        "assert jaxsafe_envs.loaded_brax_class('EcoAnt') is None; "
+        "assert 'brax' not in sys.modules and 'mujoco' not in sys.modules; "
+        "eco_ant = jaxsafe_envs.EcoAnt; assert jaxsafe_envs.loaded_brax_class('EcoAnt') is eco_ant"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300

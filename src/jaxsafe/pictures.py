@@ -9,7 +9,6 @@ of every step, :func:`draw` makes the picture from the recording.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,9 @@ DPI = 120
 
 
 def _is_brax_task(task: Any, name: str) -> bool:
-    """``isinstance(task, jaxsafe_envs.<name>)`` for a brax task, without importing brax for
-    the other tasks: while its module is not loaded, no task of that class exists."""
-    module = {"AntCircle": "jaxsafe_envs.ant_circle", "EcoAnt": "jaxsafe_envs.eco_ant"}[name]
-    return module in sys.modules and isinstance(task, getattr(jaxsafe_envs, name))
+    """``isinstance(task, jaxsafe_envs.<name>)`` without importing brax for the other tasks."""
+    cls = jaxsafe_envs.loaded_brax_class(name)
+    return cls is not None and isinstance(task, cls)
 
 
 def _is_navigation(task: Any) -> bool:

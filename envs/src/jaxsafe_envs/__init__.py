@@ -10,6 +10,7 @@
 """
 
 import importlib
+import sys
 from typing import Any
 
 from jaxsafe_envs.icy_lake import IcyLake, IcyLakeParams, IcyLakeState
@@ -42,6 +43,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'jaxsafe_envs' has no attribute {name!r}")
 
 
+def loaded_brax_class(name: str) -> type | None:
+    """Brax task class ``name`` (e.g. ``"EcoAnt"``) if its module is already imported, else
+    ``None``, without importing brax: before its module is loaded no object of it can exist, so
+    ``isinstance`` tests against it need not import brax."""
+    module = sys.modules.get(f"jaxsafe_envs.{_BRAX_TASKS[name]}")
+    return None if module is None else getattr(module, name)
+
+
 __all__ = [
     "AntCircle",
     "AntCircleParams",
@@ -69,6 +78,7 @@ __all__ = [
     "PointTrapParams",
     "PointTrapState",
     "describe",
+    "loaded_brax_class",
     "keywords",
     "make",
     "registered",

@@ -21,8 +21,7 @@ from one and the same state forever.
 The default path here is a *reset pool*: ``reset_pool_size`` = P initial states drawn i.i.d.
 from brax's own reset (one vmapped ``brax_env.reset`` over P keys from ``reset_pool_seed``),
 built once per process for each brax environment, seed and size, the first time ``step`` is
-traced. An auto-reset picks an
-index from the step's reset key and gathers that state:
+traced. An auto-reset picks an index from the step's reset key and gathers that state:
 
     s' = select(done, pool[i], step(s, a)),    i = w mod P,   w = key_data(key_reset)[0]
 
