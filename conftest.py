@@ -12,6 +12,8 @@ import tempfile
 
 import pytest
 
+from jaxsafe import cpu_compilation
+
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     _SESSION_CACHE = tempfile.mkdtemp(prefix="jaxsafe-xla-cache-")
     os.environ["JAX_COMPILATION_CACHE_DIR"] = _SESSION_CACHE
@@ -21,6 +23,9 @@ else:
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+# Compile as jaxsafe-run does (LLVM -O2, Threefry unrolled); XLA_FLAGS carries the level on to
+# the subprocesses that tests start.
+cpu_compilation.configure()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -27,7 +27,11 @@ from typing import Any
 
 import jax
 
-from jaxsafe import compilation_cache
+from jaxsafe import compilation_cache, cpu_compilation
+
+# The benchmarks compile as jaxsafe-run does. Every benchmark imports this module before any
+# module that imports gymnax, whose import starts JAX's backends (XLA reads its flags then).
+cpu_compilation.configure()
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

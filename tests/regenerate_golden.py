@@ -13,6 +13,10 @@ import json
 import sys
 from pathlib import Path
 
+from jaxsafe import cpu_compilation
+
+cpu_compilation.configure()  # as the test suite compiles (conftest.py), before gymnax starts JAX
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from golden_runs import GOLDEN_FILE, fingerprint, run_names, train_golden  # noqa: E402

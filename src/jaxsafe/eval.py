@@ -18,6 +18,11 @@ from __future__ import annotations
 
 import sys
 
+from jaxsafe import cpu_compilation
+
+# First: importing gymnax (below) starts JAX's backends, and XLA reads its flags then.
+cpu_compilation.configure()
+
 from absl import app, flags
 
 from jaxsafe import compilation_cache

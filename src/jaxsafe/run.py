@@ -23,6 +23,11 @@ anything (``--workdir`` is then not needed).
 
 from __future__ import annotations
 
+from jaxsafe import cpu_compilation
+
+# First: importing gymnax (below) starts JAX's backends, and XLA reads its flags then.
+cpu_compilation.configure()
+
 from absl import app, flags
 from ml_collections import config_flags
 
