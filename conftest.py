@@ -23,7 +23,7 @@ else:
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
-# Compile as jaxsafe-run does (LLVM -O2, Threefry unrolled); XLA_FLAGS carries the level on to
+# Compile as jaxsafe-run does (LLVM -O2); XLA_FLAGS carries the level on to
 # the subprocesses that tests start.
 cpu_compilation.configure()
 

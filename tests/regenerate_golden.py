@@ -15,7 +15,7 @@ from pathlib import Path
 
 from jaxsafe import cpu_compilation
 
-cpu_compilation.configure()  # as the test suite compiles (conftest.py), before gymnax starts JAX
+cpu_compilation.configure()  # as the suite compiles (conftest.py); before gymnax starts JAX
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -287,12 +287,12 @@ def test_sharded_run_on_two_devices_equals_the_unsharded_one(tmp_path):
             f"""
             import sys
             import jax
+            from jaxsafe import cpu_compilation
+            cpu_compilation.configure()  # as the suite compiles; before gymnax starts JAX
             sys.path.insert(0, {str(REPO / "tests")!r})
             from conftest import tiny_config
-            from jaxsafe import cpu_compilation
             from jaxsafe.experiment import run_experiment
 
-            cpu_compilation.configure()  # as the suite compiles
             assert len(jax.devices()) == int(sys.argv[2])
             state = run_experiment(tiny_config("ppo"), sys.argv[1], report=lambda line: None)
             print(len(jax.tree.leaves(state.params)[0].sharding.device_set))
