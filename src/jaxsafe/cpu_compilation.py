@@ -15,9 +15,10 @@ Floating-point results can differ from -O3 in their last bits: 5 of the 20 golde
 (``cpo``, ``trpo_lag`` and ``varcpo`` on PointCircle, and ``csc``) and were regenerated for it.
 
 Not done here, measured and rejected: JAX's Threefry with its rounds unrolled on the CPU (its
-GPU lowering) halves the golden programs' compile time again, but gains little on the presets'
-programs, slows a PointCircle rollout by about 70% (13.6 → 23.2 ms for 256 × 50 steps), and at
--O3 sends LLVM's loop vectorizer into a run of more than 40 minutes on one evaluation program.
+GPU lowering). At -O3 it saves about as much compile time as -O2 does (golden ``cpo`` on
+IcyLake: 26.0 s), but sends LLVM's loop vectorizer into a run of more than 40 minutes on one
+vmapped evaluation program; on top of -O2 it saves nothing more (23.6 s) and slows a
+PointCircle rollout by about 70% (13.6 → 23.2 ms for 256 × 50 steps).
 
 :func:`configure` sets the level for the process. XLA reads its flags when JAX starts its
 backends, and importing gymnax does that (it builds an array at import), so callers call it
