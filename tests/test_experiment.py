@@ -287,8 +287,6 @@ def test_sharded_run_on_two_devices_equals_the_unsharded_one(tmp_path):
             f"""
             import sys
             import jax
-            from jaxsafe import cpu_compilation
-            cpu_compilation.configure()  # as the suite compiles; before gymnax starts JAX
             sys.path.insert(0, {str(REPO / "tests")!r})
             from conftest import tiny_config
             from jaxsafe.experiment import run_experiment
@@ -301,7 +299,9 @@ def test_sharded_run_on_two_devices_equals_the_unsharded_one(tmp_path):
     )
     outputs = {}
     for devices in (1, 2):
-        flags = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        # Added to the suite's flags (its compile level, conftest.py).
+        devices_flag = f"--xla_force_host_platform_device_count={devices}"
+        flags = {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {devices_flag}".strip()}
         done = subprocess.run(
             [sys.executable, str(script), str(tmp_path / f"run{devices}"), str(devices)],
             capture_output=True,
