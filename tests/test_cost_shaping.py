@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from golden_runs import golden_config
+from golden_runs import load_golden
 
 import jaxsafe_envs
 from conftest import tiny_config
@@ -138,11 +138,10 @@ def test_the_constraint_sees_the_shaped_cost():
 
 @pytest.mark.parametrize("name", ["cpo", "ppo_lag"])  # trpo_lag shares cpo's shaped update
 def test_shaped_algorithms_train_two_seeds(name):
-    """The shaped golden run's program (compiled once per session for both tests)."""
-    config = golden_config(f"{name}-shaped/PointCircle-v1")
-    train = jax.jit(jax.vmap(make_train(config)))
-    _, metrics = train(jax.random.split(jax.random.PRNGKey(0), 2))  # raw keys, as golden
-    metrics = {key: np.asarray(value) for key, value in jax.device_get(metrics).items()}
+    """The shaped golden run (2 seeds, 3 updates) as stored; ``test_golden_runs.py`` trains it
+    and checks that it reproduces these values bit for bit, so nothing is compiled here."""
+    stored = load_golden()[f"{name}-shaped/PointCircle-v1"]["metrics"]
+    metrics = {key: np.asarray(value, np.float32) for key, value in stored.items()}
     for key in (
         "cost_shaping/margin",
         "cost_shaping/unsafe_within_rate",
