@@ -45,7 +45,7 @@ EXTRA_RUNS = {
     "varcpo-adaptive/IcyLake-v1": ("varcpo", "IcyLake-v1", {"algo.max_kl_mode": "adaptive"}),
     "cvar_ppo-top_k/IcyLake-v1": ("cvar_ppo", "IcyLake-v1", {"algo.variant": "top_k"}),
     "flip/IcyLake-v1": ("flip", "IcyLake-v1", {"algo.cost_limits": (1.0, 10.0)}),
-    # csc is not in ALGORITHMS (one golden run only); tests/test_training.py trains this one.
+    # csc is not in ALGORITHMS (one golden run only); test_training.py traces its config.
     "csc/IcyLake-v1": (
         "csc",
         "IcyLake-v1",

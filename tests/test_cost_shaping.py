@@ -137,7 +137,7 @@ def test_the_constraint_sees_the_shaped_cost():
 
 
 @pytest.mark.parametrize("name", ["cpo", "ppo_lag"])  # trpo_lag shares cpo's shaped update
-def test_shaped_algorithms_train_two_seeds(name):
+def test_stored_shaped_runs_log_the_shaping(name):
     """The shaped golden run (2 seeds, 3 updates) as stored; ``test_golden_runs.py`` trains it
     and checks that it reproduces these values bit for bit, so nothing is compiled here."""
     stored = load_golden()[f"{name}-shaped/PointCircle-v1"]["metrics"]

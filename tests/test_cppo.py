@@ -1,8 +1,8 @@
 """The ``cppo`` algorithm (CPPO-EM) on the on-policy frame: config, determinism, modes, logs.
 
-``tests/test_training.py`` also runs it with every registered algorithm (two vmapped seeds,
-finite and reproducible, one trace); the learning check at the paper's budget is in
-``tests/test_learning.py`` (slow).
+Its golden runs (``tests/test_golden_runs.py``) show two vmapped seeds finite, different and
+reproducible bit for bit, and ``tests/test_training.py`` that it is traced once; the learning
+check at the paper's budget is in ``tests/test_learning.py`` (slow).
 """
 
 import functools

@@ -239,7 +239,8 @@ def _experiment_file(tmp_path, body):
     return path
 
 
-# tiny_config("ppo"), whose programs the tests above have compiled into the session's cache.
+# tiny_config("ppo"): the CLI test below runs it with a 4-step IcyLake (every update sees
+# finished episodes, so the summary is printed); the rejected override compiles nothing.
 TINY_EXPERIMENT = f"""
     import sys
 
@@ -257,14 +258,13 @@ def test_cli_trains_and_rejects_bad_overrides(tmp_path):
     experiment = _experiment_file(tmp_path, TINY_EXPERIMENT)
     workdir = tmp_path / "run"
     # Any environment option can be set, also one the experiment file leaves at its default.
-    # Both are set to their defaults, so the run is tiny_config("ppo")'s, already compiled.
-    options = ["--config.env.kwargs.map_name=4x4", "--config.env.kwargs.max_steps_in_episode=100"]
+    options = ["--config.env.kwargs.map_name=4x4", "--config.env.kwargs.max_steps_in_episode=4"]
     done = _cli(f"--config={experiment}", f"--workdir={workdir}", *options)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "update 3/3" in done.stdout and "episode/return" in done.stdout
     assert len(_rows(workdir)) == 6
     kwargs = json.loads((workdir / "config.json").read_text())["env"]["kwargs"]
-    assert kwargs == {"map_name": "4x4", "max_steps_in_episode": 100}
+    assert kwargs == {"map_name": "4x4", "max_steps_in_episode": 4}
 
     bad = _cli(
         f"--config={experiment}", f"--workdir={tmp_path / 'bad'}", "--config.algo.discont=0.9"
@@ -300,9 +300,8 @@ def test_sharded_run_on_two_devices_equals_the_unsharded_one(tmp_path):
     )
     outputs = {}
     for devices in (1, 2):
-        # One CPU device is the default: the suite's own flags (its compile level, conftest.py)
-        # then give the programs the tests above compiled. Two are added to those flags.
-        devices_flag = f"--xla_force_host_platform_device_count={devices}" * (devices > 1)
+        # Added to the suite's flags (its compile level, conftest.py).
+        devices_flag = f"--xla_force_host_platform_device_count={devices}"
         flags = {"XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {devices_flag}".strip()}
         done = subprocess.run(
             [sys.executable, str(script), str(tmp_path / f"run{devices}"), str(devices)],

@@ -1,9 +1,9 @@
 """Every algorithm reproduces its golden run bit for bit (see ``tests/golden_runs.py``).
 
 The same runs also show that two vmapped seeds train to finite, different results (every
-metric, including any not stored yet); ``tests/test_training.py`` traces these programs to
-check that ``update`` is traced once, and ``tests/test_cost_shaping.py`` reads the stored
-shaped runs.
+metric, including any not stored yet), for every registered algorithm (each has an IcyLake
+run); ``tests/test_training.py`` traces the IcyLake configs to check that ``update`` is traced
+once, and ``tests/test_cost_shaping.py`` reads the stored shaped runs.
 """
 
 import numpy as np
@@ -17,6 +17,15 @@ from golden_runs import (
     run_names,
     train_golden,
 )
+
+from jaxsafe.algorithms import ALGORITHMS
+
+# Read at collection, before any test registers an algorithm of its own (test_extending.py).
+REGISTERED = sorted(ALGORITHMS)
+
+
+def test_every_registered_algorithm_has_an_icy_lake_golden_run():
+    assert [name for name in REGISTERED if f"{name}/IcyLake-v1" not in run_names()] == []
 
 
 def test_every_golden_run_is_stored():

@@ -19,9 +19,9 @@ ALGORITHM_NAMES = sorted(ALGORITHMS)
 def test_update_traces_once(name):
     """Three scanned updates of two vmapped seeds, traced twice: ``update`` is traced once.
 
-    Tracing only: the compiled program is the IcyLake golden run's, which
-    ``tests/test_golden_runs.py`` runs and checks (finite metrics, seeds that differ, and every
-    value bit for bit against the stored run).
+    Tracing only, on the IcyLake golden run's config: ``tests/test_golden_runs.py`` trains that
+    run and checks it (finite metrics, seeds that differ, every value bit for bit against the
+    stored run), and checks that every registered algorithm has one.
     """
     config = golden_config(f"{name}/IcyLake-v1")
     algorithm = make_algorithm(config)
