@@ -1,5 +1,6 @@
 """Benchmark scripts write a report only when asked, never from a --quick run into
-benchmarks/results/, and env_throughput.py measures our environments without safenax."""
+benchmarks/results/, env_throughput.py measures our environments without safenax, and
+arithmetic_rate.py reports FLOP rates from its measurements."""
 
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import arithmetic_rate  # noqa: E402
 import env_throughput  # noqa: E402
 import reporting  # noqa: E402
 import train_throughput  # noqa: E402
@@ -98,3 +100,14 @@ def test_the_safenax_comparison_names_its_extra(without_safenax, capsys):
         env_throughput.parse_args(["--safenax"])
     assert stopped.value.code == 2
     assert "not installed: pip install -e '.[safenax]'" in capsys.readouterr().err
+
+
+def test_arithmetic_rate_reports_flops_per_second_and_refuses_discrete_actions(capsys):
+    row = {"what": "square matmul A A", "shape": "2 × 2", "flops": 16.0, "seconds": 2e-9}
+    assert arithmetic_rate.markdown_table([row]).splitlines()[-1] == (
+        "| square matmul A A | 2 × 2 | 0.0 | 0.000 | 8.0 |"
+    )
+    with pytest.raises(SystemExit) as stopped:
+        arithmetic_rate.main(["--env", "IcyLake-v1"])
+    assert stopped.value.code == 2
+    assert "continuous-action" in capsys.readouterr().err
