@@ -103,11 +103,11 @@ def test_the_safenax_comparison_names_its_extra(without_safenax, capsys):
 
 
 def test_arithmetic_rate_reports_flops_per_second_and_refuses_discrete_actions(capsys):
-    row = {"what": "square matmul A A", "shape": "2 × 2", "flops": 16.0, "seconds": 2e-9}
+    row = {"what": "square matmul A A", "shape": "1 × 1", "flops": 3e9, "seconds": 0.5}
     assert arithmetic_rate.markdown_table([row]).splitlines()[-1] == (
-        "| square matmul A A | 2 × 2 | 0.0 | 0.000 | 8.0 |"
+        "| square matmul A A | 1 × 1 | 3,000.0 | 500.000 | 6.0 |"
     )
     with pytest.raises(SystemExit) as stopped:
-        arithmetic_rate.main(["--env", "IcyLake-v1"])
+        arithmetic_rate.parse_args(["--env", "IcyLake-v1"])
     assert stopped.value.code == 2
     assert "continuous-action" in capsys.readouterr().err

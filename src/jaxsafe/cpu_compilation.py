@@ -20,6 +20,14 @@ IcyLake: 26.0 s), but sends LLVM's loop vectorizer into a run of more than 40 mi
 vmapped evaluation program; on top of -O2 it saves nothing more (23.6 s) and slows a
 PointCircle rollout by about 70% (13.6 → 23.2 ms for 256 × 50 steps).
 
+Also measured and rejected (2026-12-06, a 2-core AMD EPYC, by hand): XLA's older CPU fusion
+emitters, ``--xla_cpu_use_fusion_emitters=false``. They compile the golden ``cpo`` IcyLake run
+in 6.3 CPU-s instead of 9.7, but change its last bits and run updates 25–60% slower (per
+update: ``cpo`` PointCircle 74 → 94–97 ms, ``ppo_lag`` PointCircle 69 → 110–112 ms, ``varcpo``
+IcyLake 42 → 53–55 ms, two runs each). XNNPACK and oneDNN dots (``--xla_cpu_use_xnnpack``,
+``--xla_cpu_use_onednn``) left those updates as fast as they were, and -O1 compiles no faster
+than -O2.
+
 :func:`configure` sets the level for the process. XLA reads its flags when JAX starts its
 backends, and importing gymnax does that (it builds an array at import), so callers call it
 first: ``jaxsafe.run`` and ``jaxsafe.eval`` at their import, the benchmarks through their
