@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxsafe.networks import ValueNetwork
+from jaxsafe.permutation import permutation
 
 MIN_SCALE = 1e-3
 """Floor on σ, so that a constant target does not blow up the normalised ones."""
@@ -175,7 +176,7 @@ class Critics:
                 return (optax.apply_updates(params, updates), opt_state), value
 
             def epoch(carry, key):
-                order = jax.random.permutation(key, batch_size)[: num_minibatches * minibatch_size]
+                order = permutation(key, batch_size)[: num_minibatches * minibatch_size]
                 minibatches = jax.tree.map(
                     lambda x: x[order].reshape(num_minibatches, minibatch_size, *x.shape[1:]),
                     (observation, normalized),

@@ -35,6 +35,7 @@ from jaxsafe.algorithms import on_policy
 from jaxsafe.algorithms.base import Algorithm, Hyperparams
 from jaxsafe.cost_shaping import FaultPredictorState, shaping_margin
 from jaxsafe.networks import ValueNetwork, make_policy
+from jaxsafe.permutation import permutation
 from jaxsafe.policy import Policy, network_policy
 
 
@@ -320,7 +321,7 @@ def make(
             return (optax.apply_updates(params, updates), opt_state), losses
 
         def epoch(carry, key):
-            order = jax.random.permutation(key, batch_size)
+            order = permutation(key, batch_size)
             minibatches = jax.tree.map(
                 lambda x: x[order].reshape(algo.num_minibatches, minibatch_size, *x.shape[1:]),
                 samples,
