@@ -11,10 +11,13 @@ Each round here is the same stable sort, built from single-operand sorts. With
 ``start(k)`` = the number of keys smaller than ``k`` (a search in the sorted keys), element
 ``i`` of key ``k_i`` belongs at a sorted position in ``start(k_i) + [0, count(k_i))``, and a
 stable sort orders equal keys by ``i``. So sorting the packed integers
-``start(k_i) · 2^b + i`` (``b`` bits hold every index) orders the elements exactly as the stable
-sort by key does, ties included, and the low ``b`` bits of the sorted integers are the
-elements' indices. Both numbers must fit in 32 bits, so ``n ≤ 2¹⁶``; larger arrays use
-``jax.random.permutation`` itself.
+``start(k_i) · 2^b + i``, with ``b = ⌈log₂ n⌉`` (at least 1) bits for an index, orders the
+elements exactly as the stable sort by key does, ties included, and the low ``b`` bits of the
+sorted integers are the elements' indices. ``start`` and ``i`` are both below ``2^b``, so the
+packed integer fits in 32 bits when ``2b ≤ 32``, i.e. ``n ≤ 2¹⁶``; larger arrays use
+``jax.random.permutation`` itself. The search is ``jnp.searchsorted``'s ``scan_unrolled``
+method, twice as fast as its default ``scan`` here on the CPU (0.65 against 1.27 ms for 10
+searches of 5,000).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def stable_sort_order(keys: jax.Array) -> jax.Array:
     size = keys.shape[0]
     if size > MAX_SIZE:
         raise ValueError(f"stable_sort_order packs n <= {MAX_SIZE} elements, got {size}")
-    index_bits = max(1, math.ceil(math.log2(size)))
+    index_bits = max(1, (size - 1).bit_length())
     sorted_keys = jnp.sort(keys)
     start = jnp.searchsorted(sorted_keys, keys, side="left", method="scan_unrolled")
     start = start.astype(jnp.uint32)
@@ -44,7 +47,8 @@ def stable_sort_order(keys: jax.Array) -> jax.Array:
 
 
 def permutation(key: jax.Array, size: int) -> jax.Array:
-    """``jax.random.permutation(key, size)``, bit for bit (same rounds, keys and stable sorts)."""
+    """``jax.random.permutation(key, size)``, bit for bit (same rounds, keys and stable sorts);
+    for ``size`` above :data:`MAX_SIZE`, that function itself."""
     if size > MAX_SIZE:
         return jax.random.permutation(key, size)
     order = jnp.arange(size)
