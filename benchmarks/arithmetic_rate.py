@@ -71,9 +71,16 @@ def _scanned(
     return flops, _fastest(lambda: loop(carry), repeats)
 
 
-def minibatch_step(env_name: str, key: jax.Array, repeats: int) -> dict[str, object]:
+def minibatch_step(
+    env_name: str, key: jax.Array, repeats: int
+) -> tuple[dict[str, object], list[tuple[int, int, int]], int]:
     """One update's minibatch steps of PPO-Lagrangian's three networks at ``env_name``'s preset
-    (a continuous-action environment: the policy is Gaussian)."""
+    (a continuous-action environment: the policy is Gaussian).
+
+    Returns:
+        The row, the networks' distinct layer shapes ``(rows, inputs, outputs)`` (hidden layers
+        and output heads) and the number of steps.
+    """
     algo = make_config("ppo_lag", env_name).algo
     env, params = jaxsafe_envs.make(env_name)
     observation_size = math.prod(env.observation_space(params).shape)
@@ -113,15 +120,14 @@ def minibatch_step(env_name: str, key: jax.Array, repeats: int) -> dict[str, obj
     flops, seconds = _scanned(step, (networks, optimizer.init(networks)), steps, repeats)
     sizes = (observation_size, *algo.hidden_sizes)
     hidden_layers = zip(sizes[:-1], sizes[1:], strict=True)
-    return {
+    row = {
         "what": f"ppo_lag minibatch step × {steps} ({env_name} preset)",
         "shape": f"{batch} samples, {' → '.join(map(str, sizes))}",
         "flops": flops * steps,
         "seconds": seconds,
-        "layers": sorted({*hidden_layers, (sizes[-1], action_size), (sizes[-1], 1)}),
-        "iterations": steps,
-        "batch": batch,
     }
+    layers = sorted({*hidden_layers, (sizes[-1], action_size), (sizes[-1], 1)})
+    return row, [(batch, inputs, outputs) for inputs, outputs in layers], steps
 
 
 def dense_layer(
@@ -195,11 +201,10 @@ def main(argv: Sequence[str]) -> None:
     args = parse_args(argv)
     path = args.report_path
     cache = reporting.CompilationCache(args.compilation_cache)
-    step = minibatch_step(args.env, jax.random.PRNGKey(args.seed), args.repeats)
-    iterations, batch = step.pop("iterations"), step.pop("batch")
+    step, layers, steps = minibatch_step(args.env, jax.random.PRNGKey(args.seed), args.repeats)
     rows = [
         step,
-        *(dense_layer(batch, *layer, iterations, args.repeats) for layer in step.pop("layers")),
+        *(dense_layer(*layer, steps, args.repeats) for layer in layers),
         *(square_matmul(n, args.repeats) for n in MATMUL_SIZES),
     ]
     kept, kept_notes, commands = reporting.load_report(path) if args.append else ([], [], [])
